@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create (or update) the project's virtual environment in .venv and install inceptionkit into it.
+# Sourced by run.sh and test.sh; safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+fi
+# torch and torchvision first, at the versions this machine carries on disk (a CPU-only machine
+# would otherwise fetch gigabytes); the project itself does not pin them.
+if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+    "$venv/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+fi
+stamp="$venv/.inceptionkit-installed"
+if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
+    "$venv/bin/python" -m pip install -q -e "$root[test]"
+    touch "$stamp"
+fi
+export PATH="$venv/bin:$PATH"

@@ -1,0 +1,193 @@
+"""The few parameterized pieces every Inception network is made of.
+
+A network is configured from these with the paper's numbers: a conv unit (conv, optional BN,
+ReLU), branches of conv sequences run on the same input and concatenated along channels, a pool
+branch, and a residual wrapper with a scale. Family-specific modules (GoogLeNet's module, v3's
+factorized modules, v4's stem ...) live in the family files and are built from these.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+Padding = int | tuple[int, int] | str
+
+
+def check_channels(**values: int) -> None:
+    """Raise ValueError naming the first argument that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer number of channels, got {value!r}")
+
+
+def check_scale(name: str, value: float) -> None:
+    """Raise ValueError unless 0 < value <= 1 (residual scales, width multipliers)."""
+    if not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+
+
+def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+    return pair  # type: ignore[return-value]
+
+
+def same_padding(kernel_size: int | Sequence[int]) -> tuple[int, int]:
+    """Padding that keeps the spatial size at stride 1; needs an odd kernel in each dimension."""
+    kh, kw = _pair(kernel_size, "kernel_size")
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"kernel_size {(kh, kw)} has an even side: 'same' padding needs odd kernels")
+    return kh // 2, kw // 2
+
+
+class BasicConv(nn.Module):
+    """Convolution, then BatchNorm, then ReLU: the unit of every Inception network.
+
+    ``padding`` is "same" (odd kernels; keeps the size at stride 1), "valid" (no padding) or
+    explicit. ``bias`` defaults to ``not bn``. ``act=False`` gives a linear conv.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: Padding = "same",
+        *,
+        bn: bool = True,
+        bias: bool | None = None,
+        eps: float = 1e-3,
+        act: bool = True,
+    ):
+        super().__init__()
+        check_channels(in_chs=in_chs, out_chs=out_chs)
+        kernel = _pair(kernel_size, "kernel_size")
+        stride = _pair(stride, "stride")
+        if padding == "same":
+            padding = same_padding(kernel)
+        elif padding == "valid":
+            padding = (0, 0)
+        elif isinstance(padding, str):
+            raise ValueError(f"padding must be 'same', 'valid' or integers, got {padding!r}")
+        self.in_chs, self.out_chs = in_chs, out_chs
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel, stride, padding, bias=(not bn) if bias is None else bias)
+        self.bn = nn.BatchNorm2d(out_chs, eps=eps) if bn else nn.Identity()
+        self.act = nn.ReLU() if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class Branch(nn.Sequential):
+    """A sequence of layers on one input; ``out_chs`` says how many channels it yields."""
+
+    def __init__(self, layers: Mapping[str, nn.Module] | Sequence[nn.Module], out_chs: int):
+        if isinstance(layers, Mapping):
+            super().__init__(OrderedDict(layers))
+        else:
+            super().__init__(*layers)
+        self.out_chs = out_chs
+
+
+def conv_branch(in_chs: int, *convs: tuple, **conv_kw) -> Branch:
+    """Stack of BasicConv units, each given as (out_chs, kernel[, stride[, padding]]).
+
+    ``conv_branch(192, (96, 1), (128, 3))`` is GoogLeNet's 3x3 branch: a 1x1 reduce to 96, then a
+    3x3 to 128. Keyword arguments (bn, bias, eps) go to every unit.
+    """
+    if not convs:
+        raise ValueError("conv_branch needs at least one (out_chs, kernel) pair")
+    layers, chs = [], in_chs
+    for spec in convs:
+        out_chs, kernel, *rest = spec
+        stride = rest[0] if rest else 1
+        padding = rest[1] if len(rest) > 1 else "same"
+        layers.append(BasicConv(chs, out_chs, kernel, stride, padding, **conv_kw))
+        chs = out_chs
+    return Branch(layers, chs)
+
+
+def pool_branch(
+    in_chs: int,
+    kind: str = "max",
+    kernel_size: int = 3,
+    stride: int = 1,
+    padding: int = 1,
+    *,
+    proj: int | None = None,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    **conv_kw,
+) -> Branch:
+    """Pooling, optionally followed by a 1x1 "pool proj" conv; without proj the input passes through."""
+    check_channels(in_chs=in_chs)
+    if kind == "max":
+        pool = nn.MaxPool2d(kernel_size, stride, padding, ceil_mode=ceil_mode)
+    elif kind == "avg":
+        pool = nn.AvgPool2d(kernel_size, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    else:
+        raise ValueError(f"pool kind must be 'max' or 'avg', got {kind!r}")
+    if proj is None:
+        return Branch([pool], in_chs)
+    check_channels(pool_proj=proj)
+    return Branch([pool, BasicConv(in_chs, proj, 1, **conv_kw)], proj)
+
+
+def out_channels(module: nn.Module) -> int:
+    """Channels a block yields, read from its ``out_chs`` attribute."""
+    if not hasattr(module, "out_chs"):
+        raise TypeError(f"{type(module).__name__} does not declare out_chs")
+    return module.out_chs
+
+
+class Concat(nn.Module):
+    """Parallel branches on the same input, concatenated along channels in the given order."""
+
+    def __init__(self, branches: Mapping[str, nn.Module]):
+        super().__init__()
+        if not branches:
+            raise ValueError("Concat needs at least one branch")
+        for name, branch in branches.items():
+            self.add_module(name, branch)
+        self.out_chs = sum(out_channels(b) for b in branches.values())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outs = [branch(x) for branch in self.children()]
+        sizes = {tuple(o.shape[2:]) for o in outs}
+        if len(sizes) > 1:
+            shapes = ", ".join(f"{name}: {tuple(o.shape[1:])}" for (name, _), o in zip(self.named_children(), outs))
+            raise ValueError(
+                f"{type(self).__name__} branches disagree in spatial size on input {tuple(x.shape[1:])} "
+                f"and cannot be concatenated: {shapes}"
+            )
+        return torch.cat(outs, 1)
+
+
+class Residual(nn.Module):
+    """Inception-ResNet unit: ``act(x + scale * proj(branches(x)))``.
+
+    ``proj`` is a linear 1x1 convolution with bias (no BN, no activation) that restores the input
+    width so the sum is possible; ``activate=False`` drops the ReLU after the sum.
+    """
+
+    def __init__(self, branches: Concat, out_chs: int, scale: float = 1.0, activate: bool = True):
+        super().__init__()
+        check_channels(out_chs=out_chs)
+        check_scale("scale", scale)
+        self.branches = branches
+        self.proj = nn.Conv2d(branches.out_chs, out_chs, 1, bias=True)
+        self.scale = float(scale)
+        self.act = nn.ReLU() if activate else nn.Identity()
+        self.out_chs = out_chs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.proj(self.branches(x)) * self.scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
