@@ -1,1 +1,145 @@
-"""(being written)"""
+"""The two Keras teaching networks: one inception module, flattened into dense layers.
+
+Built exactly as the articles build them (ReLU, "same" padding, conv biases, no BN; softmax left
+to the loss, so they return logits). The flatten head fixes the input size, so a wrong size is
+an error that says the size the head needs.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .blocks import Concat, check_channels, conv_branch, pool_branch
+from .googlenet import InceptionModule
+from .net import InceptionNet
+from .registry import register_model
+
+__all__ = ["TeachingNet", "teaching_cifar10", "teaching_fer2013"]
+
+_UNIT_MEAN, _UNIT_STD = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # the articles only scale pixels to [0, 1]
+
+
+class TeachingNet(InceptionNet):
+    """``inception`` module -> flatten -> optional hidden dense layers (ReLU) -> dropout -> ``fc``.
+
+    ``forward_features`` runs on any size (the module is fully convolutional); the head needs
+    exactly ``input_size`` (C, H, W).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        module: Concat,
+        input_size: tuple[int, int, int],
+        hidden: tuple[int, ...] = (),
+        num_classes: int = 10,
+        drop_rate: float = 0.0,
+    ):
+        super().__init__()
+        if not 0.0 <= drop_rate < 1.0:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0 removes the classifier), got {num_classes!r}")
+        self.model_name, self.input_size = name, tuple(input_size)
+        self.inception = module
+        _, h, w = self.input_size
+        self.feature_shape = (module.out_chs, h, w)
+        layers, chs = OrderedDict(), module.out_chs * h * w
+        for i, units in enumerate(hidden, 1):
+            layers[f"dense{i}"] = nn.Linear(chs, units)
+            layers[f"relu{i}"] = nn.ReLU()
+            chs = units
+        self.hidden = nn.Sequential(layers)
+        self.num_features, self.num_classes, self.drop_rate = chs, num_classes, drop_rate
+        self.head_drop = nn.Dropout(drop_rate)
+        self.fc = nn.Linear(chs, num_classes) if num_classes > 0 else nn.Identity()
+        self._set_trunk(["inception"])
+        self.feature_info = [dict(num_chs=module.out_chs, reduction=1, module="inception")]
+        for m in self.modules():  # Keras defaults: Glorot-uniform kernels, zero biases
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _needs(self, got: tuple[int, ...], what: str = "") -> ValueError:
+        return ValueError(
+            f"{self.model_name} needs {_dims(self.input_size)} input (its flatten head takes a "
+            f"{_dims(self.feature_shape)} feature map), got {what}{_dims(got)}"
+        )
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.feature_shape:
+            raise self._needs(tuple(x.shape[1:]), "a feature map ")
+        x = self.head_drop(self.hidden(torch.flatten(x, 1)))
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.input_size:
+            raise self._needs(tuple(x.shape[1:]))
+        return super().forward(x)
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _no_aux(name: str, aux_logits: bool) -> None:
+    if aux_logits:
+        raise ValueError(f"{name} has no auxiliary heads; aux_logits must be False")
+
+
+@register_model(
+    "teaching_cifar10",
+    input_size=(3, 32, 32),
+    source="Keras teaching article: one inception module on CIFAR-10 (functional API, flatten, dense 10)",
+    paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
+    min_input=32,
+    mean=_UNIT_MEAN,
+    std=_UNIT_STD,
+    crop_pct=1.0,
+    family="teaching",
+    deviations=(
+        "one module and a flatten + dense head instead of a network: a teaching example, not GoogLeNet",
+        "fixed 32x32 input (flatten head); returns logits, the article's softmax is in the loss",
+    ),
+)
+def teaching_cifar10(
+    num_classes: int = 10, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0
+) -> TeachingNet:
+    """One reduced module, 64 filters in every conv: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1; flatten; dense."""
+    _no_aux("teaching_cifar10", aux_logits)
+    check_channels(in_chans=in_chans)
+    module = InceptionModule(in_chans, 64, 64, 64, 64, 64, 64, bn=False)
+    return TeachingNet("teaching_cifar10", module, (in_chans, 32, 32), (), num_classes, drop_rate)
+
+
+@register_model(
+    "teaching_fer2013",
+    input_size=(1, 48, 48),
+    source="Keras teaching article: one inception module on FER2013 (10 filters, dense 1200-600-150, softmax 7)",
+    paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
+    min_input=48,
+    mean=(0.0,),
+    std=(1.0,),
+    crop_pct=1.0,
+    family="teaching",
+    deviations=(
+        "one module without the plain 1x1 branch and a flatten + dense head: a teaching example, not GoogLeNet",
+        "fixed 48x48 input (flatten head); returns logits, the article's softmax is in the loss",
+    ),
+)
+def teaching_fer2013(
+    num_classes: int = 7, in_chans: int = 1, aux_logits: bool = False, drop_rate: float = 0.0
+) -> TeachingNet:
+    """One module, 10 filters: 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1 (no plain 1x1); flatten; dense 1200-600-150."""
+    _no_aux("teaching_fer2013", aux_logits)
+    check_channels(in_chans=in_chans)
+    # branches keep InceptionModule's names, so branch2 is the 3x3 path in every module
+    module = Concat({
+        "branch2": conv_branch(in_chans, (10, 1), (10, 3), bn=False),
+        "branch3": conv_branch(in_chans, (10, 1), (10, 5), bn=False),
+        "branch4": pool_branch(in_chans, "max", 3, 1, 1, proj=10, bn=False),
+    })
+    return TeachingNet("teaching_fer2013", module, (in_chans, 48, 48), (1200, 600, 150), num_classes, drop_rate)

@@ -1,0 +1,1 @@
+"""The ``inceptionkit`` command line: one thin file per command group."""

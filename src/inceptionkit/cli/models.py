@@ -1,0 +1,72 @@
+"""``inceptionkit list`` and ``inceptionkit summary``."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+import typer
+from rich.table import Table
+
+from ..cost import summary as summarize
+from ..models import create_model, list_models, model_config
+from .common import console, parse_size, user_errors
+
+
+def _count(name: str, **kwargs) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in create_model(name, **kwargs).parameters())
+
+
+def list_cmd() -> None:
+    """Every network with its parameter count, default input size and the reference it follows."""
+    table = Table(title="inceptionkit networks (1000 classes unless the network's default differs)")
+    for column in ("name", "params", "params w/o aux", "input", "follows"):
+        table.add_column(column, justify="right" if column.startswith("params") else "left", no_wrap=column != "follows")
+    for name in list_models():
+        config = model_config(name)
+        model_params = _count(name)
+        try:
+            no_aux = _count(name, aux_logits=False)
+        except ValueError:
+            no_aux = model_params
+        table.add_row(
+            name,
+            f"{model_params:,}",
+            f"{no_aux:,}",
+            "x".join(map(str, config.input_size)),
+            config.source,
+        )
+    console.print(table)
+
+
+@user_errors
+def summary_cmd(
+    name: str = typer.Argument(..., help="registered network name (see `inceptionkit list`)"),
+    input: str = typer.Option(None, "--input", help="input size CxHxW; default: the network's own"),
+    depth: int = typer.Option(1, "--depth", help="rows down to this many levels of dotted names"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """Per-layer output shapes, parameters and multiply-adds of a network (eval mode, no aux heads)."""
+    config = model_config(name)
+    size = parse_size(input) if input else config.input_size
+    result = summarize(create_model(name), size, depth=depth)
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{name}: input {'x'.join(map(str, size))}")
+    for column in ("layer", "type", "output shape", "params", "MACs"):
+        table.add_column(column, justify="right" if column in ("params", "MACs") else "left")
+    for row in result.rows:
+        table.add_row(row.name, row.type, "x".join(map(str, row.output_shape)), f"{row.params:,}", f"{row.macs:,}")
+    console.print(table)
+    console.print(
+        f"total params {result.total_params:,} (trainable {result.trainable_params:,}, "
+        f"non-trainable {result.non_trainable_params:,}); multiply-adds {result.total_macs:,} "
+        f"({result.total_macs / 1e9:.3f} GMACs = {result.total_flops / 1e9:.3f} GFLOPs)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_cmd)
+    app.command("summary")(summary_cmd)
