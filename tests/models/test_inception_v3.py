@@ -70,7 +70,7 @@ def test_train_mode_returns_logits_and_aux_and_backpropagates():
     assert out.logits.shape == (2, 10)
     assert len(out.aux) == 1 and out.aux[0].shape == (2, 10)
     (out.logits.sum() + out.aux[0].sum()).backward()
-    assert model.conv1a.conv.weight.grad is not None and model.aux.fc.weight.grad is not None
+    assert model.conv2d_1a.conv.weight.grad is not None and model.aux.fc.weight.grad is not None
     model.eval()
     with torch.no_grad():
         assert isinstance(model(torch.randn(1, 3, 299, 299)), torch.Tensor)
@@ -116,7 +116,7 @@ def test_feature_info_agrees_with_stage_outputs():
 
 def test_stage_names_and_no_aux_variant():
     names = dict(create_model("inception_v3").named_modules())
-    for name in ("conv1a", "maxpool2", "mixed_5b.branch3", "mixed_6e", "mixed_6e.branch2", "aux", "fc",
+    for name in ("conv2d_1a", "maxpool_5a", "mixed_5b.branch3", "mixed_6e", "mixed_6e.branch2", "aux", "fc",
                  "mixed_7c.branch2.1.branch2"):
         assert name in names
     plain = create_model("inception_v3", aux_logits=False).train()

@@ -223,8 +223,8 @@ class AuxHeadV3(nn.Module):
 class InceptionV3(InceptionNet):
     """Inception-v3 as released (TF-slim; torchvision's and timm's ``inception_v3``).
 
-    Stage names follow TF-slim's scopes in lower case: stem ``conv1a conv2a conv2b maxpool1 conv3b
-    conv4a maxpool2`` (torchvision ``Conv2d_1a_3x3`` ... ``maxpool2``), then ``mixed_5b`` ...
+    Stage names follow TF-slim's scopes in lower case: stem ``conv2d_1a conv2d_2a conv2d_2b maxpool_3a conv2d_3b
+    conv2d_4a maxpool_5a`` (torchvision ``Conv2d_1a_3x3`` ... ``maxpool2``; the same names as inception_resnet_v2), then ``mixed_5b`` ...
     ``mixed_7c`` (``Mixed_5b`` ...); ``aux`` (torchvision ``AuxLogits``) taps ``mixed_6e``.
     The minimum input is 75x75 in eval mode; the aux head (train mode) needs at least 299x299.
     """
@@ -232,14 +232,14 @@ class InceptionV3(InceptionNet):
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5):
         super().__init__()
         check_channels(in_chans=in_chans)
-        # stem (299 -> 35): all "valid" except conv2b
-        self.conv1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149
-        self.conv2a = BasicConv(32, 32, 3, padding="valid")  # 147
-        self.conv2b = BasicConv(32, 64, 3)  # 147
-        self.maxpool1 = nn.MaxPool2d(3, stride=2)  # 73
-        self.conv3b = BasicConv(64, 80, 1)  # 73
-        self.conv4a = BasicConv(80, 192, 3, padding="valid")  # 71
-        self.maxpool2 = nn.MaxPool2d(3, stride=2)  # 35
+        # stem (299 -> 35): all "valid" except conv2d_2b
+        self.conv2d_1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149
+        self.conv2d_2a = BasicConv(32, 32, 3, padding="valid")  # 147
+        self.conv2d_2b = BasicConv(32, 64, 3)  # 147
+        self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # 73
+        self.conv2d_3b = BasicConv(64, 80, 1)  # 73
+        self.conv2d_4a = BasicConv(80, 192, 3, padding="valid")  # 71
+        self.maxpool_5a = nn.MaxPool2d(3, stride=2)  # 35
         # 35x35 (Figure 5, with a 5x5)  in  #1x1 #5x5red #5x5 dbl3x3red dbl3x3 pool_proj
         self.mixed_5b = FactorizedModule(192,  64,  48,  64,  64,  96,  32, kernel_size=5)  # 256
         self.mixed_5c = FactorizedModule(256,  64,  48,  64,  64,  96,  64, kernel_size=5)  # 288
@@ -259,14 +259,14 @@ class InceptionV3(InceptionNet):
         self.mixed_7c = ExpandedModule(2048, 320, 384, 384, 448, 384, 192)  # 2048
         self._build_head(2048, num_classes, drop_rate)
         self._set_trunk(
-            ["conv1a", "conv2a", "conv2b", "maxpool1", "conv3b", "conv4a", "maxpool2",
+            ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a",
              "mixed_5b", "mixed_5c", "mixed_5d", "mixed_6a", "mixed_6b", "mixed_6c", "mixed_6d", "mixed_6e",
              "mixed_7a", "mixed_7b", "mixed_7c"],
             aux_taps={"mixed_6e": "aux"},
         )
         self.feature_info = [
-            dict(num_chs=64, reduction=2, module="conv2b"),
-            dict(num_chs=192, reduction=4, module="conv4a"),
+            dict(num_chs=64, reduction=2, module="conv2d_2b"),
+            dict(num_chs=192, reduction=4, module="conv2d_4a"),
             dict(num_chs=288, reduction=8, module="mixed_5d"),
             dict(num_chs=768, reduction=16, module="mixed_6e"),
             dict(num_chs=2048, reduction=32, module="mixed_7c"),

@@ -21,10 +21,66 @@ class Layout:
 LAYOUTS: dict[tuple[str, str], Layout] = {}
 
 # --- googlenet (torchvision) ----------------------------------------------------------------
-# (filled by the googlenet family)
+# torchvision's top-level names are ours; only variant="torchvision" has its 3x3 "5x5" branch and BN.
+_GOOGLENET_STAGES = ("conv1", "conv2", "conv3") + tuple(
+    f"inception{s}" for s in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
+) + ("aux1", "aux2", "fc")
+LAYOUTS[("googlenet", "torchvision")] = Layout(
+    prefixes=tuple((name, name) for name in _GOOGLENET_STAGES),
+    classifier="fc.weight",
+    first_conv="conv1.conv.weight",
+    aux_prefixes=("aux1", "aux2"),
+    model_kwargs={"variant": "torchvision"},
+)
 
 # --- inception_v3 (torchvision, timm) --------------------------------------------------------
-# (filled by the inception_v3 family)
+# torchvision and timm share TF-slim's scope names; their aux head (AuxLogits) exists only when
+# built with aux_logits=True. transform_input is not part of the weights: see the model's deviations.
+_INCEPTION_V3_PREFIXES = (
+    ("Conv2d_1a_3x3", "conv2d_1a"),
+    ("Conv2d_2a_3x3", "conv2d_2a"),
+    ("Conv2d_2b_3x3", "conv2d_2b"),
+    ("Conv2d_3b_1x1", "conv2d_3b"),
+    ("Conv2d_4a_3x3", "conv2d_4a"),
+    *((f"Mixed_{s}", f"mixed_{s}") for s in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c")),
+    ("AuxLogits", "aux"),
+    ("fc", "fc"),
+)
+for _source in ("torchvision", "timm"):
+    LAYOUTS[("inception_v3", _source)] = Layout(
+        prefixes=_INCEPTION_V3_PREFIXES,
+        classifier="fc.weight",
+        first_conv="Conv2d_1a_3x3.conv.weight",
+        aux_prefixes=("AuxLogits",),
+    )
 
 # --- inception_v4, inception_resnet_v2 (timm) ------------------------------------------------
-# (filled by the inception_v4 / inception_resnet family)
+# timm's features.0..21 are our stages in order; IR-v2's repeat Sequentials (10 Block35, 20 Block17,
+# 9 Block8) and its final block8 become our numbered blocks (Keras's names).
+_V4_STAGES = (
+    ["conv2d_1a", "conv2d_2a", "conv2d_2b", "mixed_3a", "mixed_4a", "mixed_5a"]
+    + [f"inception_a{i}" for i in range(1, 5)] + ["reduction_a"]
+    + [f"inception_b{i}" for i in range(1, 8)] + ["reduction_b"]
+    + [f"inception_c{i}" for i in range(1, 4)]
+)
+LAYOUTS[("inception_v4", "timm")] = Layout(
+    prefixes=tuple((f"features.{i}", ours) for i, ours in enumerate(_V4_STAGES)) + (("last_linear", "fc"),),
+    classifier="last_linear.weight",
+    first_conv="features.0.conv.weight",
+)
+LAYOUTS[("inception_resnet_v2", "timm")] = Layout(
+    prefixes=(
+        ("conv2d_1a", "conv2d_1a"), ("conv2d_2a", "conv2d_2a"), ("conv2d_2b", "conv2d_2b"),
+        ("conv2d_3b", "conv2d_3b"), ("conv2d_4a", "conv2d_4a"), ("mixed_5b", "mixed_5b"),
+        *((f"repeat.{i}", f"block35_{i + 1}") for i in range(10)),
+        ("mixed_6a", "mixed_6a"),
+        *((f"repeat_1.{i}", f"block17_{i + 1}") for i in range(20)),
+        ("mixed_7a", "mixed_7a"),
+        *((f"repeat_2.{i}", f"block8_{i + 1}") for i in range(9)),
+        ("block8", "block8_10"),
+        ("conv2d_7b", "conv_7b"),
+        ("classif", "fc"),
+    ),
+    classifier="classif.weight",
+    first_conv="conv2d_1a.conv.weight",
+)
