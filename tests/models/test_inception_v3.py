@@ -7,10 +7,10 @@ import torchvision
 from torchvision.models import inception as tv_inception
 
 from inceptionkit import InceptionOutputs, create_model, model_config
+from inceptionkit.models.blocks import AuxHead
 from inceptionkit.models.inception_v3 import (
     AsymmetricGridReduction,
     AsymmetricModule,
-    AuxHeadV3,
     ExpandedModule,
     FactorizedModule,
     GridReduction,
@@ -52,7 +52,7 @@ def test_parameter_counts_match_torchvision_and_timm():
         (lambda: AsymmetricModule(768, 192, 160, 192, 192), lambda: tv_inception.InceptionC(768, 160)),
         (lambda: AsymmetricGridReduction(768, 192, 320, 192), lambda: tv_inception.InceptionD(768)),
         (lambda: ExpandedModule(1280, 320, 384, 384, 448, 384, 192), lambda: tv_inception.InceptionE(1280)),
-        (lambda: AuxHeadV3(768, 1000), lambda: tv_inception.InceptionAux(768, 1000)),
+        (lambda: AuxHead(768, 1000), lambda: tv_inception.InceptionAux(768, 1000)),
     ],
     ids=["A", "B", "C", "D", "E", "aux"],
 )
@@ -146,7 +146,7 @@ def test_config():
         (lambda: AsymmetricModule(768, 192, 0, 192, 192), "ch7x7red"),
         (lambda: AsymmetricGridReduction(768, 192, 320, 192, n=4), "n"),
         (lambda: ExpandedModule(1280, 320, 384, 384, 448, 384, 0), "pool_proj"),
-        (lambda: AuxHeadV3(768, 10, ch1x1=0), "ch1x1"),
+        (lambda: AuxHead(768, 10, ch1x1=0), "ch1x1"),
         (lambda: create_model("inception_v3", in_chans=0), "in_chans"),
         (lambda: create_model("inception_v3", drop_rate=1.0), "drop_rate"),
     ],

@@ -30,6 +30,21 @@ def check_scale(name: str, value: float) -> None:
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
 
 
+def check_odd_kernel(name: str, value: int) -> None:
+    """Raise ValueError naming ``name`` unless it is an odd positive kernel size ("same" padding needs one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % 2 == 0:
+        raise ValueError(f"{name} must be an odd positive kernel size ('same' padding needs one), got {value!r}")
+
+
+def check_widths(name: str, widths: Sequence[int], length: int) -> tuple[int, ...]:
+    """Raise ValueError naming ``name`` unless ``widths`` is ``length`` positive channel counts."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) != length:
+        raise ValueError(f"{name} must be a sequence of {length} channel counts, got {widths!r}")
+    for width in widths:
+        check_channels(**{name: width})
+    return tuple(widths)
+
+
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in pair):
@@ -146,6 +161,14 @@ def out_channels(module: nn.Module) -> int:
     return module.out_chs
 
 
+def expanded_bank(in_chs: int, out_chs: int, **conv_kw) -> "Concat":
+    """The expanded filter bank (v3 Figure 7): a 1x3 and a 3x1 conv side by side, 2 * out_chs channels."""
+    return Concat({
+        "branch1": BasicConv(in_chs, out_chs, (1, 3), **conv_kw),
+        "branch2": BasicConv(in_chs, out_chs, (3, 1), **conv_kw),
+    })
+
+
 class Concat(nn.Module):
     """Parallel branches on the same input, concatenated along channels in the given order."""
 
@@ -191,3 +214,32 @@ class Residual(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
+
+
+class AuxHead(nn.Module):
+    """Auxiliary classifier of v3, v4 and Inception-ResNet-v2 on the 17x17 grid.
+
+    avg 5x5/3 -> 1x1 conv ``ch1x1`` -> 5x5 conv ``ch5x5`` (valid) -> global avg -> fc. The 5x5 needs
+    a 17x17 grid (a network input of at least 299); the global average accepts larger grids. The v3
+    paper's Figure 8 draws an FC-1024 where every released network has the 5x5x768 conv.
+    """
+
+    def __init__(self, in_chs: int, num_classes: int, ch1x1: int = 128, ch5x5: int = 768, **conv_kw):
+        super().__init__()
+        check_channels(in_chs=in_chs, ch1x1=ch1x1, ch5x5=ch5x5)
+        self.pool = nn.AvgPool2d(5, stride=3)
+        self.reduce = BasicConv(in_chs, ch1x1, 1, **conv_kw)
+        self.conv = BasicConv(ch1x1, ch5x5, 5, padding="valid", **conv_kw)
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = ch5x5
+        self.reset_classifier(num_classes)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh classifier for ``num_classes`` (0 removes it)."""
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(self.reduce(self.pool(x)))
+        return self.fc(torch.flatten(self.global_pool(x), 1))

@@ -14,7 +14,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from .blocks import BasicConv, Concat, check_channels, conv_branch, pool_branch
+from .blocks import BasicConv, Concat, check_channels, check_odd_kernel, conv_branch, pool_branch
 from .net import InceptionNet
 from .registry import register_model
 
@@ -31,11 +31,6 @@ __all__ = [
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
-
-
-def _check_kernel(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % 2 == 0:
-        raise ValueError(f"{name} must be an odd positive kernel size ('same' padding), got {value!r}")
 
 
 # --- blocks ------------------------------------------------------------------------------------
@@ -86,7 +81,7 @@ class InceptionModule(Concat):
             in_chs=in_chs, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
             ch5x5red=ch5x5red, ch5x5=ch5x5, pool_proj=pool_proj,
         )
-        _check_kernel("kernel5", kernel5)
+        check_odd_kernel("kernel5", kernel5)
         if factorize5 and kernel5 != 5:
             raise ValueError(f"factorize5 replaces a 5x5 by two 3x3 and needs kernel5=5, got kernel5={kernel5}")
         branch3 = ((ch5x5red, 1), (ch5x5, 3), (ch5x5, 3)) if factorize5 else ((ch5x5red, 1), (ch5x5, kernel5))

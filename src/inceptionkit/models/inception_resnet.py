@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from .blocks import BasicConv, Concat, Residual, check_channels, conv_branch, pool_branch
-from .inception_v4 import PAPER, AuxHeadV4, ReductionA, check_widths
+from .blocks import AuxHead, BasicConv, Concat, Residual, check_channels, check_widths, conv_branch, pool_branch
+from .inception_v4 import PAPER, ReductionA
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 
@@ -201,7 +201,7 @@ class InceptionResNetV2(InceptionNet):
             self.add_module(name, InceptionResNetC(2080, 192, ch3x3=(192, 224, 256), scale=0.20))
         self.add_module(c[-1], InceptionResNetC(2080, 192, ch3x3=(192, 224, 256), scale=1.0, activate=False))
         self.conv_7b = BasicConv(2080, 1536, 1)  # 8x8x1536
-        self.aux = AuxHeadV4(1088, num_classes) if aux_logits else None
+        self.aux = AuxHead(1088, num_classes) if aux_logits else None
         # head: average pool, dropout, fc 1536 -> classes
         self._build_head(1536, num_classes, drop_rate)
 

@@ -11,35 +11,31 @@ Modules, by the paper's figures (torchvision's class names in brackets):
 * :class:`AsymmetricModule`: n x n factorized into 1 x n then n x 1, 17x17 grid (Figure 6) [InceptionC]
 * :class:`AsymmetricGridReduction`: the 17 -> 8 reduction with a factorized 7x7 [InceptionD]
 * :class:`ExpandedModule`: 8x8 module with expanded filter banks, 1x3 || 3x1 (Figure 7) [InceptionE]
-* :class:`AuxHeadV3`: the auxiliary classifier on the 17x17 grid [InceptionAux]
+* :class:`~inceptionkit.models.blocks.AuxHead`: the auxiliary classifier on the 17x17 grid [InceptionAux]
 """
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .blocks import BasicConv, Branch, Concat, check_channels, conv_branch, pool_branch
+from .blocks import (
+    AuxHead,
+    BasicConv,
+    Branch,
+    Concat,
+    check_channels,
+    check_odd_kernel,
+    conv_branch,
+    expanded_bank,
+    pool_branch,
+)
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
-
-
-def _check_odd(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % 2 == 0:
-        raise ValueError(f"{name} must be a positive odd kernel size ('same' padding needs one), got {value!r}")
 
 
 def _check_pool(value: str) -> None:
     if value not in ("avg", "max"):
         raise ValueError(f"pool must be 'avg' or 'max', got {value!r}")
-
-
-def _split(in_chs: int, out_chs: int, **conv_kw) -> Concat:
-    """Expanded filter bank: a 1x3 and a 3x1 conv side by side on the same input (2 * out_chs)."""
-    return Concat({
-        "branch1": BasicConv(in_chs, out_chs, (1, 3), **conv_kw),
-        "branch2": BasicConv(in_chs, out_chs, (3, 1), **conv_kw),
-    })
 
 
 class FactorizedModule(Concat):
@@ -68,7 +64,7 @@ class FactorizedModule(Concat):
             in_chs=in_chs, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
             dbl3x3red=dbl3x3red, dbl3x3=dbl3x3, pool_proj=pool_proj,
         )
-        _check_odd("kernel_size", kernel_size)
+        check_odd_kernel("kernel_size", kernel_size)
         _check_pool(pool)
         super().__init__({
             "branch1": conv_branch(in_chs, (ch1x1, 1), **conv_kw),
@@ -132,7 +128,7 @@ class AsymmetricModule(Concat):
         **conv_kw,
     ):
         check_channels(in_chs=in_chs, ch1x1=ch1x1, ch7x7red=ch7x7red, ch7x7=ch7x7, pool_proj=pool_proj)
-        _check_odd("n", n)
+        check_odd_kernel("n", n)
         c, row, col = ch7x7red, (1, n), (n, 1)
         super().__init__({
             "branch1": conv_branch(in_chs, (ch1x1, 1), **conv_kw),
@@ -151,7 +147,7 @@ class AsymmetricGridReduction(Concat):
 
     def __init__(self, in_chs: int, ch3x3red: int, ch3x3: int, ch7x7: int, *, n: int = 7, **conv_kw):
         check_channels(in_chs=in_chs, ch3x3red=ch3x3red, ch3x3=ch3x3, ch7x7=ch7x7)
-        _check_odd("n", n)
+        check_odd_kernel("n", n)
         c = ch7x7
         super().__init__({
             "branch1": conv_branch(in_chs, (ch3x3red, 1), (ch3x3, 3, 2, "valid"), **conv_kw),
@@ -186,38 +182,10 @@ class ExpandedModule(Concat):
         double = conv_branch(in_chs, (dbl3x3red, 1), (dbl3x3, 3), **conv_kw)
         super().__init__({
             "branch1": conv_branch(in_chs, (ch1x1, 1), **conv_kw),
-            "branch2": Branch([*single, _split(ch3x3red, ch3x3, **conv_kw)], 2 * ch3x3),
-            "branch3": Branch([*double, _split(dbl3x3, dbl3x3, **conv_kw)], 2 * dbl3x3),
+            "branch2": Branch([*single, expanded_bank(ch3x3red, ch3x3, **conv_kw)], 2 * ch3x3),
+            "branch3": Branch([*double, expanded_bank(dbl3x3, dbl3x3, **conv_kw)], 2 * dbl3x3),
             "branch4": pool_branch(in_chs, "avg", 3, 1, 1, proj=pool_proj, **conv_kw),
         })
-
-
-class AuxHeadV3(nn.Module):
-    """v3's auxiliary classifier: avg 5x5/3 -> 1x1 conv -> 5x5 conv (valid) -> global avg -> fc.
-
-    Needs a 17x17 input grid (network input of at least 299). The paper's Figure 8 shows an FC-1024
-    where the released network has the 5x5x768 conv.
-    """
-
-    def __init__(self, in_chs: int, num_classes: int, ch1x1: int = 128, ch5x5: int = 768, **conv_kw):
-        super().__init__()
-        check_channels(in_chs=in_chs, ch1x1=ch1x1, ch5x5=ch5x5)
-        self.pool = nn.AvgPool2d(5, stride=3)
-        self.reduce = BasicConv(in_chs, ch1x1, 1, **conv_kw)
-        self.conv = BasicConv(ch1x1, ch5x5, 5, padding="valid", **conv_kw)
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = ch5x5
-        self.reset_classifier(num_classes)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A fresh classifier for ``num_classes`` (0 removes it)."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(self.reduce(self.pool(x)))
-        return self.fc(torch.flatten(self.global_pool(x), 1))
 
 
 class InceptionV3(InceptionNet):
@@ -251,7 +219,7 @@ class InceptionV3(InceptionNet):
         self.mixed_6c = AsymmetricModule(768, 192, 160, 192, 192)
         self.mixed_6d = AsymmetricModule(768, 192, 160, 192, 192)
         self.mixed_6e = AsymmetricModule(768, 192, 192, 192, 192)
-        self.aux = AuxHeadV3(768, num_classes) if aux_logits else None
+        self.aux = AuxHead(768, num_classes) if aux_logits else None
         # 17 -> 8                                  in  #3x3red #3x3 #7x7 (+ max pool pass-through)
         self.mixed_7a = AsymmetricGridReduction(768, 192, 320, 192)  # 1280
         # 8x8 (Figure 7)                 in   #1x1 #3x3red #3x3 dbl3x3red dbl3x3 pool_proj

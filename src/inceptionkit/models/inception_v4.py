@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from torch import nn
 
-from .blocks import BasicConv, Branch, Concat, check_channels, conv_branch, pool_branch
+from .blocks import AuxHead, BasicConv, Branch, Concat, check_channels, check_widths, conv_branch, expanded_bank, pool_branch
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 
@@ -25,20 +23,6 @@ PAPER = (
     "Szegedy, Ioffe, Vanhoucke, Alemi 2016, Inception-v4, Inception-ResNet and the Impact of "
     "Residual Connections on Learning (arXiv 1602.07261)"
 )
-
-
-def check_widths(name: str, widths: Sequence[int], length: int) -> tuple[int, ...]:
-    """Raise ValueError naming ``name`` unless ``widths`` is ``length`` positive channel counts."""
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) != length:
-        raise ValueError(f"{name} must be a sequence of {length} channel counts, got {widths!r}")
-    for width in widths:
-        check_channels(**{name: width})
-    return tuple(widths)
-
-
-def expanded_conv(in_chs: int, out_chs: int) -> Concat:
-    """Fig. 6's filter-bank expansion: a 1x3 and a 3x1 conv side by side on the same input."""
-    return Concat({"branch1": BasicConv(in_chs, out_chs, (1, 3)), "branch2": BasicConv(in_chs, out_chs, (3, 1))})
 
 
 # --- stem (Figure 3) -------------------------------------------------------------------------------
@@ -143,44 +127,15 @@ class InceptionC(Concat):
         check_channels(in_chs=in_chs, ch1x1=ch1x1, pool_proj=pool_proj)
         c3, d3 = check_widths("ch3x3", ch3x3, 2), check_widths("dbl3x3", dbl3x3, 4)
         reduce = BasicConv(in_chs, c3[0], 1)
-        expand = expanded_conv(c3[0], c3[1])
+        expand = expanded_bank(c3[0], c3[1])
         dbl = conv_branch(in_chs, (d3[0], 1), (d3[1], (3, 1)), (d3[2], (1, 3)))
-        dbl_expand = expanded_conv(d3[2], d3[3])
+        dbl_expand = expanded_bank(d3[2], d3[3])
         super().__init__({
             "branch1": conv_branch(in_chs, (ch1x1, 1)),
             "branch2": Branch([reduce, expand], expand.out_chs),
             "branch3": Branch([*dbl, dbl_expand], dbl_expand.out_chs),
             "branch4": pool_branch(in_chs, "avg", 3, 1, 1, proj=pool_proj, count_include_pad=False),
         })
-
-
-# --- auxiliary head --------------------------------------------------------------------------------
-class AuxHeadV4(nn.Module):
-    """TF-slim's auxiliary classifier on the 17x17 grid: avg 5x5/3 valid -> 1x1 128 -> 5x5 valid 768 -> fc.
-
-    Used by Inception-v4 and the Inception-ResNets. TF-slim sizes the 5x5 conv to the grid; ours is
-    fixed, so it needs a 17x17 grid (a network input of at least 299); a global average after it
-    accepts larger grids (identity at 299).
-    """
-
-    def __init__(self, in_chs: int, num_classes: int):
-        super().__init__()
-        self.pool = nn.AvgPool2d(5, stride=3)
-        self.reduce = BasicConv(in_chs, 128, 1)
-        self.conv = BasicConv(128, 768, 5, padding="valid")
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.num_features = 768
-        self.reset_classifier(num_classes)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A fresh classifier for ``num_classes`` (0 removes it)."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(self.reduce(self.pool(x)))
-        return self.fc(torch.flatten(self.global_pool(x), 1))
 
 
 # --- the network (Figure 9) ------------------------------------------------------------------------
@@ -221,7 +176,7 @@ class InceptionV4(InceptionNet):
         for name in c:
             block = InceptionC(1536, ch1x1=256, ch3x3=(384, 256), dbl3x3=(384, 448, 512, 256), pool_proj=256)
             self.add_module(name, block)
-        self.aux = AuxHeadV4(1024, num_classes) if aux_logits else None
+        self.aux = AuxHead(1024, num_classes) if aux_logits else None
         # head: global average pool, dropout, fc 1536 -> classes
         self._build_head(1536, num_classes, drop_rate)
 
