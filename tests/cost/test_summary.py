@@ -32,3 +32,26 @@ def test_rows_follow_the_forward_pass():
     with torch.no_grad():
         conv = model(torch.zeros(1, 3, 32, 32))
     assert conv.shape == (1, 10)
+
+
+# Multiply-adds at the default input, aux heads not run, from ../shared/ARCHITECTURES.md section 6
+# (computed there by an independent pure-Python counter; torchvision's `_ops` agree for googlenet and v3).
+ARCHITECTURES_MACS = {
+    ("googlenet", "paper"): 1_582_671_872,
+    ("googlenet", "torchvision"): 1_498_376_192,
+    ("bn_inception", None): 2_032_600_064,
+    ("inception_v3", None): 5_713_216_096,
+    ("inception_v4", None): 12_253_974_624,
+    ("inception_resnet_v1", None): 6_206_361_696,
+    ("inception_resnet_v2", None): 13_155_794_016,
+}
+
+
+def test_network_macs_equal_the_reference_counts():
+    for (name, variant), expected in ARCHITECTURES_MACS.items():
+        kwargs = {"variant": variant} if variant else {}
+        with torch.device("meta"):
+            model = create_model(name, **kwargs)
+        assert summary(model, model.config.input_size).total_macs == expected, name
+    cifar = summary(create_model("googlenet_cifar"), (3, 32, 32))
+    assert round(cifar.total_macs / 1e9, 3) == 1.522  # the document prints it rounded

@@ -50,7 +50,8 @@ def summary_cmd(
     """Per-layer output shapes, parameters and multiply-adds of a network (eval mode, no aux heads)."""
     config = model_config(name)
     size = parse_size(input) if input else config.input_size
-    result = summarize(create_model(name), size, depth=depth)
+    model = create_model(name)
+    result = summarize(model, size, depth=depth)
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
@@ -65,6 +66,10 @@ def summary_cmd(
         f"non-trainable {result.non_trainable_params:,}); multiply-adds {result.total_macs:,} "
         f"({result.total_macs / 1e9:.3f} GMACs = {result.total_flops / 1e9:.3f} GFLOPs)"
     )
+    aux = [getattr(model, a) for a in getattr(model, "aux_taps", {}).values()]
+    if aux:
+        aux_params = sum(p.numel() for head in aux for p in head.parameters())
+        console.print(f"of which aux heads {aux_params:,} params: they run in train mode only, so no rows or MACs here")
 
 
 def register(app: typer.Typer) -> None:
