@@ -4,18 +4,21 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
+pip_install() {  # quiet pip; drop this machine's notes about local package mirrors it skips
+    "$venv/bin/python" -m pip install -q "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2)
+}
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip
+    pip_install --upgrade pip
 fi
 # torch and torchvision first, at the versions this machine carries on disk (a CPU-only machine
 # would otherwise fetch gigabytes); the project itself does not pin them.
 if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
-    "$venv/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+    pip_install "torch==2.14.1" "torchvision==0.29.1"
 fi
 stamp="$venv/.inceptionkit-installed"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
-    "$venv/bin/python" -m pip install -q -e "$root[test]"
+    pip_install -e "$root[test]"
     touch "$stamp"
 fi
 export PATH="$venv/bin:$PATH"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import typer
 from rich.console import Console
 
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:  # piped or captured: don't squeeze tables to 80
+    console = Console(width=140)
 err_console = Console(stderr=True)
 
 

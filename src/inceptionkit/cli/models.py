@@ -21,19 +21,19 @@ def _count(name: str, **kwargs) -> int:
 def list_cmd() -> None:
     """Every network with its parameter count, default input size and the reference it follows."""
     table = Table(title="inceptionkit networks (1000 classes unless the network's default differs)")
-    for column in ("name", "params", "params w/o aux", "input", "follows"):
-        table.add_column(column, justify="right" if column.startswith("params") else "left", no_wrap=column != "follows")
+    for column in ("name", "params", "with aux heads", "input", "follows"):
+        table.add_column(column, justify="right" if column in ("params", "with aux heads") else "left",
+                         no_wrap=column != "follows")
     for name in list_models():
         config = model_config(name)
-        model_params = _count(name)
         try:
-            no_aux = _count(name, aux_logits=False)
-        except ValueError:
-            no_aux = model_params
+            with_aux = f"{_count(name, aux_logits=True):,}"
+        except ValueError:  # a network without aux heads refuses aux_logits=True
+            with_aux = "-"
         table.add_row(
             name,
-            f"{model_params:,}",
-            f"{no_aux:,}",
+            f"{_count(name, aux_logits=False):,}",
+            with_aux,
             "x".join(map(str, config.input_size)),
             config.source,
         )

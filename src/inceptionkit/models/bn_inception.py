@@ -71,10 +71,7 @@ class BNInception(InceptionNet):
     input_size=(3, 224, 224),
     min_input=32,
     family="bn_inception",
-    source=(
-        "Cadene/pretrained-models.pytorch bninception (Caffe port); its weights expect BGR input in 0-255 "
-        "minus mean (104, 117, 128), std 1, not the ImageNet mean/std of this config"
-    ),
+    source="Cadene's bninception (the Caffe port)",
     paper="Ioffe & Szegedy 2015, Batch Normalization (arXiv 1502.03167), Figure 5",
     deviations=(
         "Pool-proj 128 in 4c/4d as the table's columns say, so 4c/4d output 608 and 4e 1056, not the printed 576/1024.",

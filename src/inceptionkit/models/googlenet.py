@@ -317,8 +317,7 @@ class GoogLeNetCifar(InceptionNet):
 @register_model(
     "googlenet",
     input_size=(3, 224, 224),
-    source="variant='paper': the paper's Table 1 and Figure 3, LRN and pools as Caffe bvlc_googlenet; "
-    "variant='torchvision': pytorch/vision torchvision/models/googlenet.py",
+    source="paper: Table 1 + Caffe bvlc_googlenet; variant='torchvision': torchvision",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
     min_input=31,  # the paper variant; the torchvision variant takes 15
     family="googlenet",

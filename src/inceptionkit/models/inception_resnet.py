@@ -230,8 +230,9 @@ _COMMON = dict(
 @register_model(
     "inception_resnet_v1",
     crop_pct=0.875,
-    source="the paper's figures; layer details as timesler/facenet-pytorch InceptionResnetV1 (BN eps 1e-3, proj bias)",
+    source="the paper's figures; facenet-pytorch's layer details",
     deviations=(
+        "layer details from timesler/facenet-pytorch InceptionResnetV1: BN eps 1e-3, projection conv with bias",
         "residual scales 0.17/0.10/0.20 from TF-slim/facenet (the paper only advises 0.1-0.3)",
         "the last C block (block8_5) is added with scale 1.0 and no ReLU, as TF-slim/facenet's final block8",
     ),
@@ -251,7 +252,7 @@ def inception_resnet_v1(
 @register_model(
     "inception_resnet_v2",
     crop_pct=0.8975,
-    source="timm inception_resnet_v2 (TF-slim layout; the paper's own v2 widths do not add up); aux head from TF-slim",
+    source="timm / TF-slim (the paper's v2 widths do not add up)",
     deviations=(
         "stem: v3-style convs + mixed_5b (35x35x320), not Fig. 3's v4 stem (35x35x384)",
         "widths 320/1088/2080 and a 1x1 conv_7b to 1536, not Figs. 16-19's 384/1154/2048",

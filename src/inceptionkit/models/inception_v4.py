@@ -199,7 +199,7 @@ class InceptionV4(InceptionNet):
     std=INCEPTION_STD,
     interpolation="bicubic",
     crop_pct=0.875,
-    source="timm inception_v4 (Cadene's port of TF-slim inception_v4); aux head from TF-slim",
+    source="timm (Cadene's port of TF-slim); aux head: TF-slim",
     paper=PAPER,
     family="inception_v4",
     deviations=(

@@ -22,7 +22,7 @@ class ModelConfig:
     name: str
     builder: Callable[..., nn.Module]
     input_size: tuple[int, int, int]  # (C, H, W) the network was designed for
-    source: str  # the reference this implementation follows, in one line
+    source: str  # the reference this implementation follows, a few words (`inceptionkit list` shows it)
     paper: str  # the paper it comes from
     min_input: int = 32  # smallest side a forward pass accepts (default head)
     mean: tuple[float, ...] = IMAGENET_MEAN

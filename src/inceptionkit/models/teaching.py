@@ -93,7 +93,7 @@ def _no_aux(name: str, aux_logits: bool) -> None:
 @register_model(
     "teaching_cifar10",
     input_size=(3, 32, 32),
-    source="Keras teaching article: one inception module on CIFAR-10 (functional API, flatten, dense 10)",
+    source="Keras article: one module, flatten, dense 10",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
     min_input=32,
     mean=_UNIT_MEAN,
@@ -118,7 +118,7 @@ def teaching_cifar10(
 @register_model(
     "teaching_fer2013",
     input_size=(1, 48, 48),
-    source="Keras teaching article: one inception module on FER2013 (10 filters, dense 1200-600-150, softmax 7)",
+    source="Keras article: one module, dense 1200-600-150-7",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
     min_input=48,
     mean=(0.0,),
