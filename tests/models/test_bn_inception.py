@@ -217,7 +217,7 @@ def test_odd_grid_at_a_reduction_is_a_clear_error():
 def test_config_and_aux_refused():
     config = model_config("bn_inception")
     assert config.input_size == (3, 224, 224)
-    assert "BGR" in config.source
+    assert any("BGR" in line for line in config.deviations)
     with pytest.raises(ValueError, match="aux_logits"):
         create_model("bn_inception", aux_logits=True)
     with pytest.raises(ValueError, match="in_chans"):
