@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from .blocks import AuxHead, BasicConv, Concat, Residual, check_channels, check_widths, conv_branch, pool_branch
+from .inception_v3 import FactorizedModule
 from .inception_v4 import PAPER, ReductionA
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
@@ -87,23 +88,6 @@ class ResNetReductionB(Concat):
             "branch2": conv_branch(in_chs, (b[0], 1), (b[1], 3, 2, "valid")),
             "branch3": conv_branch(in_chs, (d[0], 1), (d[1], 3), (d[2], 3, 2, "valid")),
             "branch4": pool_branch(in_chs, "max", 3, 2, 0),
-        })
-
-
-class StemInceptionModule(Concat):
-    """TF-slim's Mixed_5b, the end of the v2 stem: a v3-style 35x35 module (not in the paper).
-
-    Branches: 1x1; 1x1 -> 5x5; 1x1 -> 3x3 -> 3x3; avg pool -> 1x1.
-    """
-
-    def __init__(self, in_chs: int, ch1x1: int, ch5x5: Sequence[int], dbl3x3: Sequence[int], pool_proj: int):
-        check_channels(in_chs=in_chs, ch1x1=ch1x1, pool_proj=pool_proj)
-        c5, d3 = check_widths("ch5x5", ch5x5, 2), check_widths("dbl3x3", dbl3x3, 3)
-        super().__init__({
-            "branch1": conv_branch(in_chs, (ch1x1, 1)),
-            "branch2": conv_branch(in_chs, (c5[0], 1), (c5[1], 5)),
-            "branch3": conv_branch(in_chs, (d3[0], 1), (d3[1], 3), (d3[2], 3)),
-            "branch4": pool_branch(in_chs, "avg", 3, 1, 1, proj=pool_proj, count_include_pad=False),
         })
 
 
@@ -182,7 +166,8 @@ class InceptionResNetV2(InceptionNet):
         self.conv2d_3b = BasicConv(64, 80, 1)  # 73x73x80
         self.conv2d_4a = BasicConv(80, 192, 3, padding="valid")  # 71x71x192
         self.maxpool_5a = nn.MaxPool2d(3, stride=2)  # 35x35x192
-        self.mixed_5b = StemInceptionModule(192, 96, ch5x5=(48, 64), dbl3x3=(64, 96, 96), pool_proj=64)  # 35x35x320
+        # mixed_5b: a v3-style 35x35 module (#1x1 96, 5x5 reduce 48 -> 64, double 3x3 64 -> 96 -> 96, pool proj 64)
+        self.mixed_5b = FactorizedModule(192, 96, 48, 64, 64, 96, 64, kernel_size=5, count_include_pad=False)  # 35x35x320
         # 10 x Inception-ResNet-A (Fig. 16, TF-slim's widths): 35x35x320
         a = [f"block35_{i}" for i in range(1, 11)]
         for name in a:

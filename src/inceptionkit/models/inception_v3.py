@@ -43,7 +43,8 @@ class FactorizedModule(Concat):
 
     Branches: 1x1 | 1x1 reduce -> kxk | 1x1 reduce -> 3x3 -> 3x3 | pool 3x3/1 -> 1x1 proj.
     Arguments are BN-Inception's table columns. ``kernel_size`` is k of the single branch: 3 in
-    BN-Inception; 5 in released Inception-v3, which kept a 5x5 beside the double 3x3.
+    BN-Inception; 5 in released Inception-v3, which kept a 5x5 beside the double 3x3 (and in
+    Inception-ResNet-v2's ``mixed_5b``, whose average pool leaves padding out: ``count_include_pad=False``).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class FactorizedModule(Concat):
         *,
         kernel_size: int = 3,
         pool: str = "avg",
+        count_include_pad: bool = True,
         **conv_kw,
     ):
         check_channels(
@@ -70,7 +72,7 @@ class FactorizedModule(Concat):
             "branch1": conv_branch(in_chs, (ch1x1, 1), **conv_kw),
             "branch2": conv_branch(in_chs, (ch3x3red, 1), (ch3x3, kernel_size), **conv_kw),
             "branch3": conv_branch(in_chs, (dbl3x3red, 1), (dbl3x3, 3), (dbl3x3, 3), **conv_kw),
-            "branch4": pool_branch(in_chs, pool, 3, 1, 1, proj=pool_proj, **conv_kw),
+            "branch4": pool_branch(in_chs, pool, 3, 1, 1, proj=pool_proj, count_include_pad=count_include_pad, **conv_kw),
         })
 
 
