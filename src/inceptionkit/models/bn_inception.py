@@ -14,7 +14,7 @@ from torch import nn
 
 from .blocks import BasicConv, check_channels
 from .inception_v3 import FactorizedModule, GridReduction
-from .net import InceptionNet
+from .net import InceptionNet, refuse_aux
 from .registry import register_model
 
 
@@ -29,8 +29,7 @@ class BNInception(InceptionNet):
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0):
         super().__init__()
-        if aux_logits:
-            raise ValueError("aux_logits=True: BN-Inception has no auxiliary head (the Caffe/Cadene model has none)")
+        refuse_aux("BN-Inception", aux_logits, " (the Caffe/Cadene model has none)")
         check_channels(in_chans=in_chans)
         conv = dict(bias=True, eps=1e-5)  # the Caffe port: conv with bias, then BN
         # stem (224 -> 28)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .blocks import BasicConv, Concat, check_channels, check_odd_kernel, conv_branch, pool_branch
-from .net import InceptionNet
+from .net import InceptionNet, refuse_aux
 from .registry import register_model
 
 __all__ = [
@@ -366,6 +366,5 @@ def googlenet_cifar(
     width: float = 1.0,
 ) -> GoogLeNetCifar:
     """GoogLeNet for 32x32 images (kuangliu). ``width`` < 1 gives a narrower network that trains fast on CPU."""
-    if aux_logits:
-        raise ValueError("googlenet_cifar has no auxiliary heads; aux_logits must be False")
+    refuse_aux("googlenet_cifar", aux_logits)
     return GoogLeNetCifar(num_classes, in_chans, drop_rate, width)

@@ -26,7 +26,7 @@ from torch import nn
 from .blocks import AuxHead, BasicConv, Concat, Residual, check_channels, check_widths, conv_branch, pool_branch
 from .inception_v3 import FactorizedModule
 from .inception_v4 import PAPER, ReductionA
-from .net import InceptionNet
+from .net import InceptionNet, refuse_aux
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 
 
@@ -104,8 +104,7 @@ class InceptionResNetV1(InceptionNet):
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2):
         super().__init__()
         check_channels(in_chans=in_chans)
-        if aux_logits:
-            raise ValueError("aux_logits=True: Inception-ResNet-v1 has no auxiliary head (the paper has none)")
+        refuse_aux("Inception-ResNet-v1", aux_logits, " (the paper has none)")
         # stem (Fig. 14): 299x299x3 -> 35x35x256
         self.conv2d_1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149x149x32
         self.conv2d_2a = BasicConv(32, 32, 3, padding="valid")  # 147x147x32

@@ -17,6 +17,12 @@ import torch
 from torch import nn
 
 
+def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
+    """Networks without auxiliary heads still take ``aux_logits`` (the common builder arguments) but only False."""
+    if aux_logits:
+        raise ValueError(f"aux_logits=True: {network} has no auxiliary heads{why}; aux_logits must be False")
+
+
 class InceptionOutputs(NamedTuple):
     """Train-mode output of a network with aux heads: main logits and a tuple of aux logits."""
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from .blocks import Concat, check_channels, conv_branch, pool_branch
 from .googlenet import InceptionModule
-from .net import InceptionNet
+from .net import InceptionNet, refuse_aux
 from .registry import register_model
 
 __all__ = ["TeachingNet", "teaching_cifar10", "teaching_fer2013"]
@@ -85,11 +85,6 @@ def _dims(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
 
-def _no_aux(name: str, aux_logits: bool) -> None:
-    if aux_logits:
-        raise ValueError(f"{name} has no auxiliary heads; aux_logits must be False")
-
-
 @register_model(
     "teaching_cifar10",
     input_size=(3, 32, 32),
@@ -109,7 +104,7 @@ def teaching_cifar10(
     num_classes: int = 10, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0
 ) -> TeachingNet:
     """One reduced module, 64 filters in every conv: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1; flatten; dense."""
-    _no_aux("teaching_cifar10", aux_logits)
+    refuse_aux("teaching_cifar10", aux_logits)
     check_channels(in_chans=in_chans)
     module = InceptionModule(in_chans, 64, 64, 64, 64, 64, 64, bn=False)
     return TeachingNet("teaching_cifar10", module, (in_chans, 32, 32), (), num_classes, drop_rate)
@@ -134,7 +129,7 @@ def teaching_fer2013(
     num_classes: int = 7, in_chans: int = 1, aux_logits: bool = False, drop_rate: float = 0.0
 ) -> TeachingNet:
     """One module, 10 filters: 1x1 -> 3x3 | 1x1 -> 5x5 | pool -> 1x1 (no plain 1x1); flatten; dense 1200-600-150."""
-    _no_aux("teaching_fer2013", aux_logits)
+    refuse_aux("teaching_fer2013", aux_logits)
     check_channels(in_chans=in_chans)
     # branches keep InceptionModule's names, so branch2 is the 3x3 path in every module
     module = Concat({
