@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from inceptionkit.cli.main import app
@@ -41,3 +43,48 @@ def test_bad_input_size_is_named():
     result = runner.invoke(app, ["summary", "googlenet", "--input", "3by224"])
     assert result.exit_code == 2
     assert "3x224x224" in result.output
+
+
+def test_summary_prints_memory_and_json_has_it():
+    result = runner.invoke(app, ["summary", "googlenet_cifar", "--json"])
+    data = json.loads(result.output)
+    for key in ("rows", "total_params", "trainable_params", "non_trainable_params", "total_macs", "memory_mb"):
+        assert key in data
+    assert data["memory_mb"]["params_size"] == 6_166_250 * 4 / 2**20
+    text = runner.invoke(app, ["summary", "googlenet_cifar"], terminal_width=200).output
+    assert "Forward/backward pass size (MB)" in text and "activations" in text
+
+
+def test_summary_of_a_too_small_input_names_the_layer():
+    result = runner.invoke(app, ["summary", "inception_v4", "--input", "3x64x64"])
+    assert result.exit_code == 2
+    assert "reduction_b.branch1.1.conv" in result.output and "1x192x2x2" in result.output
+    assert "at least 75x75" in result.output and "Traceback" not in result.output
+
+
+def test_compare_naive_vs_reduced():
+    result = runner.invoke(app, ["compare", "--in", "192", "--size", "28", "--reduced", "64,96,128,16,32,32", "--json"])
+    assert result.exit_code == 0, result.output
+    naive, reduced = json.loads(result.output)["rows"]
+    assert naive["macs"] == 303_464_448 and reduced["macs"] == 128_049_152
+    two = json.loads(runner.invoke(app, ["compare", "--in", "64", "--size", "35", "--two-3x3", "--json"]).output)
+    assert two["rows"][1]["macs_vs_first"] == pytest.approx(18 / 25)
+    bad = runner.invoke(app, ["compare", "--in", "192", "--size", "28", "--reduced", "64,96"])
+    assert bad.exit_code == 2 and "6 positive comma-separated numbers" in bad.output
+
+
+def test_cost_of_a_conv_stack():
+    result = runner.invoke(app, ["cost", "--in", "192", "--size", "28", "--convs", "1x1:16,5x5:32"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "12,443,648" in result.output
+    result = runner.invoke(app, ["cost", "--in", "192", "--size", "28", "--convs", "5x5:32"], terminal_width=200)
+    assert "120,422,400" in result.output
+
+
+def test_table_googlenet_prints_table_1():
+    result = runner.invoke(app, ["table", "googlenet"], terminal_width=220)
+    assert result.exit_code == 0, result.output
+    assert "inception (4c)" in result.output and "463K" in result.output
+    assert "depth 22 layers with parameters, 27 counting pooling" in result.output
+    data = json.loads(runner.invoke(app, ["table", "googlenet", "--json"]).output)
+    assert {row["name"] for row in data["rows"] if not row["agrees"]} == {"conv1", "inception4c", "inception5a"}

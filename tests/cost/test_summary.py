@@ -55,3 +55,109 @@ def test_network_macs_equal_the_reference_counts():
         assert summary(model, model.config.input_size).total_macs == expected, name
     cifar = summary(create_model("googlenet_cifar"), (3, 32, 32))
     assert round(cifar.total_macs / 1e9, 3) == 1.522  # the document prints it rounded
+
+
+def test_memory_estimate_equals_torchsummary():
+    """torchsummary itself is the reference, on a network of plain layers (where it counts each output once)."""
+    import contextlib
+    import io
+
+    from torchsummary import summary as torchsummary
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+    )
+    for p in model[1].parameters():
+        p.requires_grad_(False)  # a frozen BN: torchsummary counts it as non-trainable too
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        torchsummary(model, (3, 32, 32), device="cpu")
+    theirs = {}
+    for line in printed.getvalue().splitlines():
+        if ":" in line:
+            key, value = line.rsplit(":", 1)
+            theirs[key.strip()] = value.strip()
+    ours = summary(model, (3, 32, 32), depth=1)
+    assert f"{ours.total_params:,}" == theirs["Total params"]
+    assert f"{ours.trainable_params:,}" == theirs["Trainable params"]
+    assert f"{ours.non_trainable_params:,}" == theirs["Non-trainable params"]
+    memory = ours.memory_mb
+    assert f"{memory['input_size']:.2f}" == theirs["Input size (MB)"]
+    assert f"{memory['forward_backward_pass_size']:.2f}" == theirs["Forward/backward pass size (MB)"]
+    assert f"{memory['params_size']:.2f}" == theirs["Params size (MB)"]
+    assert f"{memory['estimated_total_size']:.2f}" == theirs["Estimated Total Size (MB)"]
+    # the same figures by hand: 2 x (16*32*32*3 + 16*16*16 + 32*16*16*2 + 32 + 32 + 10) floats
+    outputs = 16 * 32 * 32 * 3 + 16 * 16 * 16 + 32 * 16 * 16 * 2 + 32 + 32 + 10
+    assert memory["forward_backward_pass_size"] == 2 * outputs * 4 / 2**20
+
+
+def test_every_row_shape_is_the_shape_of_a_real_forward_pass():
+    model = create_model("inception_v3").eval()
+    seen = {}
+
+    def keep(name):
+        def hook(_module, _inputs, output):
+            seen[name] = output.shape[1:]  # returns None: the output stays as it is
+
+        return hook
+
+    handles = [getattr(model, name).register_forward_hook(keep(name)) for name in model.trunk]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, 299, 299))
+    for h in handles:
+        h.remove()
+    rows = {row.name: row for row in summary(model, (3, 299, 299), depth=1).rows}
+    assert seen and all(rows[name].output_shape == tuple(shape) for name, shape in seen.items())
+    assert rows["mixed_7c"].output_shape == (2048, 8, 8)  # ARCHITECTURES.md section 3.2
+
+
+def test_depth_control_collapses_rows_and_keeps_totals():
+    model = create_model("googlenet_cifar", width=0.25)
+    shallow = summary(model, (3, 32, 32), depth=1)
+    deep = summary(model, (3, 32, 32), depth=3)
+    assert all("." not in row.name for row in shallow.rows)
+    assert {"inception3a.branch2", "inception3a.branch2.1"} <= {row.name for row in deep.rows}
+    assert shallow.total_macs == deep.total_macs and shallow.total_params == deep.total_params
+    # a module's activations are the sum of its layers' outputs (float32): 3a's four branch outputs at 32x32
+    # plus the inner 1x1/3x3 outputs and the concat
+    by_name = {row.name: row for row in deep.rows}
+    branch2 = by_name["inception3a.branch2"]
+    inner = by_name["inception3a.branch2.0"].output_shape, by_name["inception3a.branch2.1"].output_shape
+    assert branch2.activation_bytes == 4 * 3 * sum(torch.Size(s).numel() for s in inner)  # conv, bn, relu each
+    assert summary(model, (3, 32, 32), depth=0).rows == []
+
+
+def test_str_renders_a_table_with_totals():
+    text = str(summary(create_model("teaching_cifar10"), (3, 32, 32), title="teaching_cifar10"))
+    assert "teaching_cifar10: input 3x32x32" in text
+    assert "Total params: 2,761,866" in text  # Keras' count of the article's network
+    assert "Estimated Total Size (MB)" in text
+
+
+def test_an_input_the_network_cannot_take_names_the_layer_and_shape():
+    import pytest
+
+    from inceptionkit.cost import LayerInputError
+
+    with torch.device("meta"):
+        v4 = create_model("inception_v4")
+    with pytest.raises(LayerInputError, match=r"reduction_b\.branch1\.1.*Conv2d 3x3/2.*1x192x2x2"):
+        summary(v4, (3, 64, 64))
+    with pytest.raises(LayerInputError, match=r"'conv2d_1a.conv' \(Conv2d 3x3/2 3->32\).*1x1x299x299"):
+        summary(v4, (1, 299, 299))
+    with pytest.raises(ValueError, match="depth must be >= 0"):
+        summary(v4, (3, 299, 299), depth=-1)
+
+
+def test_a_plain_forward_pass_names_the_stage():
+    import pytest
+
+    from inceptionkit.models.net import StageInputError
+
+    model = create_model("googlenet_cifar", width=0.25).eval()
+    with pytest.raises(StageInputError, match=r"stage 'conv1' cannot take its input of shape 1x1x32x32"):
+        model(torch.zeros(1, 1, 32, 32))
+    with pytest.raises(RuntimeError):  # still a RuntimeError for code that catches PyTorch's
+        model(torch.zeros(1, 1, 32, 32))

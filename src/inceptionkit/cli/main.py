@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import models
+from . import cost, models
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 models.register(app)
+cost.register(app)
 
 
 def main() -> None:

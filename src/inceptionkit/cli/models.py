@@ -8,7 +8,10 @@ import torch
 import typer
 from rich.table import Table
 
+from ..cost import LayerInputError
 from ..cost import summary as summarize
+from ..cost.counting import dims
+from ..cost.summary import totals_lines
 from ..models import create_model, list_models, model_config
 from .common import console, parse_size, user_errors
 
@@ -45,27 +48,32 @@ def summary_cmd(
     name: str = typer.Argument(..., help="registered network name (see `inceptionkit list`)"),
     input: str = typer.Option(None, "--input", help="input size CxHxW; default: the network's own"),
     depth: int = typer.Option(1, "--depth", help="rows down to this many levels of dotted names"),
+    batch_size: int = typer.Option(1, "--batch-size", help="batch size for the memory estimate"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
-    """Per-layer output shapes, parameters and multiply-adds of a network (eval mode, no aux heads)."""
+    """Per-layer output shapes, parameters, multiply-adds and memory of a network (eval mode, no aux heads)."""
     config = model_config(name)
     size = parse_size(input) if input else config.input_size
+    if batch_size <= 0:
+        raise ValueError(f"--batch-size must be positive, got {batch_size}")
     model = create_model(name)
-    result = summarize(model, size, depth=depth)
+    try:
+        result = summarize(model, size, depth=depth, batch_size=batch_size, title=name)
+    except LayerInputError as exc:
+        raise ValueError(f"{exc}\n{name} takes {config.input_size[0]} channels and at least "
+                         f"{config.min_input}x{config.min_input} pixels (default {dims(config.input_size)})") from None
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{name}: input {'x'.join(map(str, size))}")
-    for column in ("layer", "type", "output shape", "params", "MACs"):
-        table.add_column(column, justify="right" if column in ("params", "MACs") else "left")
+    table = Table(title=f"{name}: input {dims(size)}")
+    for column in ("layer", "type", "output shape", "params", "MACs", "activations"):
+        table.add_column(column, justify="right" if column in ("params", "MACs", "activations") else "left")
     for row in result.rows:
-        table.add_row(row.name, row.type, "x".join(map(str, row.output_shape)), f"{row.params:,}", f"{row.macs:,}")
+        table.add_row("  " * (row.depth - 1) + row.name, row.type, dims(row.output_shape), f"{row.params:,}",
+                      f"{row.macs:,}", f"{row.activation_bytes / 2**20:.2f} MB")
     console.print(table)
-    console.print(
-        f"total params {result.total_params:,} (trainable {result.trainable_params:,}, "
-        f"non-trainable {result.non_trainable_params:,}); multiply-adds {result.total_macs:,} "
-        f"({result.total_macs / 1e9:.3f} GMACs = {result.total_flops / 1e9:.3f} GFLOPs)"
-    )
+    for line in totals_lines(result):
+        console.print(line, highlight=False)
     aux = [getattr(model, a) for a in getattr(model, "aux_taps", {}).values()]
     if aux:
         aux_params = sum(p.numel() for head in aux for p in head.parameters())

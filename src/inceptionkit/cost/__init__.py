@@ -1,5 +1,25 @@
-"""Cost: parameters, multiply-adds and per-layer summaries of any nn.Module."""
+"""Cost: parameters, multiply-adds, memory, depth, comparisons, GoogLeNet's Table 1 and diagrams of any nn.Module."""
 
-from .summary import Row, Summary, module_macs, summary
+from .compare import (
+    Comparison,
+    CostRow,
+    NetworkRow,
+    compare_modules,
+    conv_stack,
+    five_vs_two_3x3,
+    naive_vs_reduced,
+    network_table,
+    parse_stack,
+    square_vs_asymmetric,
+)
+from .counting import LayerInputError, locate_failure, module_macs
+from .graph import LayerGraph, Node, layer_depth, layer_graph
+from .summary import Row, Summary, memory_estimate, summary
+from .table1 import Table1, Table1Row, table1
 
-__all__ = ["Row", "Summary", "module_macs", "summary"]
+__all__ = [
+    "Comparison", "CostRow", "LayerGraph", "LayerInputError", "NetworkRow", "Node", "Row", "Summary", "Table1",
+    "Table1Row", "compare_modules", "conv_stack", "five_vs_two_3x3", "layer_depth", "layer_graph", "locate_failure",
+    "memory_estimate", "module_macs", "naive_vs_reduced", "network_table", "parse_stack", "square_vs_asymmetric",
+    "summary", "table1",
+]

@@ -23,6 +23,10 @@ def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
         raise ValueError(f"aux_logits=True: {network} has no auxiliary heads{why}; aux_logits must be False")
 
 
+class StageInputError(ValueError, RuntimeError):
+    """A trunk stage could not take its input (too small, wrong channels); names the stage and shape."""
+
+
 class InceptionOutputs(NamedTuple):
     """Train-mode output of a network with aux heads: main logits and a tuple of aux logits."""
 
@@ -69,10 +73,20 @@ class InceptionNet(nn.Module):
     # --- forward --------------------------------------------------------------------------
     def _run_trunk(self, x: torch.Tensor, collect_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         aux = []
-        for name in self.trunk:
-            x = getattr(self, name)(x)
-            if collect_aux and name in self.aux_taps:
-                aux.append(getattr(self, self.aux_taps[name])(x))
+        name, shape = "", tuple(x.shape)
+        try:
+            for name in self.trunk:
+                shape = tuple(x.shape)
+                x = getattr(self, name)(x)
+                if collect_aux and name in self.aux_taps:
+                    aux.append(getattr(self, self.aux_taps[name])(x))
+        except RuntimeError as exc:
+            if isinstance(exc, (StageInputError, torch.OutOfMemoryError)):
+                raise
+            dims = "x".join(map(str, shape))
+            raise StageInputError(
+                f"{type(self).__name__}: stage {name!r} cannot take its input of shape {dims} (batch first): {exc}"
+            ) from exc
         return x, aux
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

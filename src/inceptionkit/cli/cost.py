@@ -1,0 +1,230 @@
+"""``inceptionkit cost``, ``compare``, ``table`` and ``draw``: counting modules and networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import typer
+from rich.table import Table
+
+from ..cost import (
+    Comparison,
+    compare_modules,
+    conv_stack,
+    five_vs_two_3x3,
+    naive_vs_reduced,
+    network_table,
+    square_vs_asymmetric,
+    summary,
+    table1,
+)
+from ..cost.counting import dims
+from ..cost.table1 import FILTER_COLUMNS, stage_table
+from ..models import create_model, model_config
+from ..models.googlenet import InceptionModule, NaiveInception
+from .common import console, parse_size, user_errors
+
+
+def _ints(text: str, count: int, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or min(values) <= 0:
+        raise ValueError(f"{what} takes {count} positive comma-separated numbers, got {text!r}")
+    return values
+
+
+REDUCED_HELP = "#1x1,#3x3 reduce,#3x3,#5x5 reduce,#5x5,pool proj (Table 1's columns), e.g. 64,96,128,16,32,32"
+
+
+def _module_from_options(in_chs: int, reduced: str | None, naive: str | None, convs: str | None):
+    given = [o for o in (reduced, naive, convs) if o]
+    if len(given) != 1:
+        raise ValueError("give exactly one of --reduced, --naive or --convs")
+    if reduced:
+        return "inception module with 1x1 reductions", InceptionModule(
+            in_chs, *_ints(reduced, 6, "--reduced"), bn=False, bias=False)
+    if naive:
+        return "naive inception module", NaiveInception(in_chs, *_ints(naive, 3, "--naive"), bn=False, bias=False)
+    return f"convolutions {convs}", conv_stack(in_chs, convs)
+
+
+def _print_comparison(result: Comparison, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{result.title}: input {dims(result.input_size)} (weights only, no bias or BN)")
+    for column in ("module", "output shape", "params", "multiply-adds", "vs first"):
+        table.add_column(column, justify="left" if column in ("module", "output shape") else "right")
+    first = result.rows[0].macs or 1
+    for row in result.rows:
+        table.add_row(row.name, dims(row.output_shape), f"{row.params:,}", f"{row.macs:,}", f"{row.macs / first:.3f}x")
+    console.print(table)
+    if len(result.rows) == 2:
+        a, b = result.rows
+        console.print(f"{a.name} costs {a.macs / b.macs:.3f}x the multiply-adds of {b.name} "
+                      f"({1 - b.macs / a.macs:.1%} saved by the second)")
+
+
+@user_errors
+def cost_cmd(
+    in_chs: int = typer.Option(..., "--in", help="input channels"),
+    size: int = typer.Option(..., "--size", help="input height and width"),
+    reduced: str = typer.Option(None, "--reduced", help=REDUCED_HELP),
+    naive: str = typer.Option(None, "--naive", help="#1x1,#3x3,#5x5 of the naive module (pool passes through)"),
+    convs: str = typer.Option(None, "--convs", help="a stack of convolutions, e.g. 1x1:16,5x5:32"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """Per-layer parameters and multiply-adds of one module you describe (weights only)."""
+    if in_chs <= 0 or size <= 0:
+        raise ValueError(f"--in and --size must be positive, got {in_chs} and {size}")
+    title, module = _module_from_options(in_chs, reduced, naive, convs)
+    result = summary(module, (in_chs, size, size), depth=3, title=title)
+    leaves = [row for row in result.rows if row.type in ("BasicConv", "MaxPool2d", "AvgPool2d")]
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{title}: input {in_chs}x{size}x{size}")
+    for column in ("layer", "type", "output shape", "params", "multiply-adds"):
+        table.add_column(column, justify="right" if column in ("params", "multiply-adds") else "left")
+    for row in leaves:
+        kind = type(module.get_submodule(row.name)).__name__
+        table.add_row(row.name, kind, dims(row.output_shape), f"{row.params:,}", f"{row.macs:,}")
+    console.print(table)
+    console.print(f"total: {result.total_params:,} params, {result.total_macs:,} multiply-adds; "
+                  f"output {dims(result.output_shape)}")
+
+
+@user_errors
+def compare_cmd(
+    in_chs: int = typer.Option(..., "--in", help="input channels"),
+    size: int = typer.Option(..., "--size", help="input height and width"),
+    reduced: str = typer.Option(None, "--reduced", help="naive vs reduced module: " + REDUCED_HELP),
+    two_3x3: bool = typer.Option(False, "--two-3x3", help="one 5x5 vs two stacked 3x3, --in channels throughout"),
+    asymmetric: int = typer.Option(None, "--asymmetric", help="N: an NxN conv vs 1xN + Nx1, --in channels"),
+    stack: list[str] = typer.Option(None, "--stack", help="a conv stack to compare, e.g. 5x5:32; repeat it"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """Side by side: naive vs reduced module, 5x5 vs two 3x3, NxN vs 1xN + Nx1, or your own stacks."""
+    if in_chs <= 0 or size <= 0:
+        raise ValueError(f"--in and --size must be positive, got {in_chs} and {size}")
+    chosen = [bool(reduced), two_3x3, asymmetric is not None, bool(stack)]
+    if sum(chosen) != 1:
+        raise ValueError("give exactly one of --reduced, --two-3x3, --asymmetric N or --stack (repeated)")
+    if reduced:
+        result = naive_vs_reduced(in_chs, size, *_ints(reduced, 6, "--reduced"))
+    elif two_3x3:
+        result = five_vs_two_3x3(in_chs, size)
+    elif asymmetric is not None:
+        result = square_vs_asymmetric(asymmetric, in_chs, size)
+    else:
+        result = compare_modules({s: conv_stack(in_chs, s) for s in stack}, (in_chs, size, size), "conv stacks")
+    _print_comparison(result, as_json)
+
+
+@user_errors
+def table_cmd(
+    name: str = typer.Argument(None, help="googlenet for the paper's Table 1, another network for its stages; "
+                                          "none for every network"),
+    variant: str = typer.Option(None, "--variant", help="googlenet variant: paper (default) or torchvision"),
+    as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+) -> None:
+    """GoogLeNet's Table 1 computed from the model, a stage table of any network, or all networks side by side."""
+    if name is None:
+        rows = network_table()
+        if as_json:
+            console.print_json(json.dumps([row.__dict__ for row in rows]))
+            return
+        table = Table(title="every network at its default input (no aux heads, 1000 classes unless its own)")
+        for column in ("name", "input", "params", "multiply-adds", "depth", "depth with pooling"):
+            table.add_column(column, justify="left" if column in ("name", "input") else "right")
+        for r in rows:
+            table.add_row(r.name, dims(r.input_size), f"{r.params:,}", f"{r.macs / 1e9:.3f} G", str(r.depth),
+                          str(r.depth_with_pooling))
+        console.print(table)
+        console.print("depth: layers with weights on the longest input-to-output path (GoogLeNet's 22), "
+                      "and counting pooling layers too (its 27)")
+        return
+    config = model_config(name)
+    if variant is not None and name != "googlenet":
+        raise ValueError("--variant is a googlenet option")
+    kwargs = {"variant": variant} if variant else {}
+    with torch.device("meta"):
+        model = create_model(name, aux_logits=False, **kwargs)
+    if name == "googlenet":
+        result = table1(model)
+        if as_json:
+            console.print_json(json.dumps(result.to_dict()))
+            return
+        _print_table1(result)
+        return
+    rows = stage_table(model, config.input_size)
+    if as_json:
+        console.print_json(json.dumps([row.__dict__ for row in rows]))
+        return
+    table = Table(title=f"{name}: stages at input {dims(config.input_size)}")
+    for column in ("stage", "type", "output size", "depth", "params", "multiply-adds"):
+        table.add_column(column, justify="left" if column in ("stage", "type", "output size") else "right")
+    for r in rows:
+        table.add_row(r.name, r.type, r.output_size, str(r.depth or ""), f"{r.params:,}" if r.params else "",
+                      f"{r.macs / 1e6:.1f}M" if r.macs else "")
+    console.print(table)
+
+
+def _print_table1(result) -> None:
+    with_paper = any(r.paper_params_k is not None for r in result.rows)
+    table = Table(title=f"GoogLeNet Table 1 from the model, input {dims(result.input_size)} "
+                        "(params: weights in K of 1024; ops: multiply-adds in M)")
+    columns = ["type", "patch size/stride", "output size", "depth", *FILTER_COLUMNS, "params", "ops"]
+    columns += ["paper params", "paper ops"] if with_paper else []
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < 3 else "right")
+    for r in result.rows:
+        cells = [r.type, r.patch, r.output_size, str(r.depth) if r.depth else ""]
+        cells += [str(r.filters[c]) if c in r.filters else "" for c in FILTER_COLUMNS]
+        cells += [f"{r.params_k:.1f}K" if r.weights else "", f"{r.ops_m:.1f}M" if r.macs else ""]
+        if with_paper:
+            cells += [f"{r.paper_params_k:g}K" if r.paper_params_k is not None else "",
+                      (f"{r.paper_ops_m:g}M" if r.paper_ops_m is not None else "") + (" *" if r.note else "")]
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"total {result.total_weights / 1024:,.1f}K weights, {result.total_macs / 1e6:,.1f}M multiply-adds; "
+                  f"depth {result.depth} layers with parameters, {result.depth_with_pooling} counting pooling")
+    for r in result.rows:
+        if r.note:
+            label = r.type if r.type.startswith("inception") else f"{r.type} {r.patch}"
+            console.print(f"* {label}: {r.note}", highlight=False)
+
+
+@user_errors
+def draw_cmd(
+    name: str = typer.Argument(..., help="registered network name"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write: .svg or .png"),
+    module: str = typer.Option(None, "--module", help="draw one module, e.g. inception3a"),
+    depth: int = typer.Option(None, "--depth", help="collapse modules below this depth (1: one box per stage)"),
+    input: str = typer.Option(None, "--input", help="input size CxHxW; default: the network's own"),
+) -> None:
+    """A diagram of a network or one of its modules: layers, branches and output shapes."""
+    from ..cost.diagram import draw
+    from ..cost.graph import module_input_size
+
+    size = parse_size(input) if input else model_config(name).input_size
+    with torch.device("meta"):
+        model = create_model(name, aux_logits=False)
+    target, target_size = model, size
+    if module:
+        target_size = module_input_size(model, module, size)
+        target = model.get_submodule(module)
+    draw(target, target_size, path=output, depth=depth)
+    what = f"{name}.{module}" if module else name
+    console.print(f"wrote {output} ({what} at input {dims(target_size)})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cost")(cost_cmd)
+    app.command("compare")(compare_cmd)
+    app.command("table")(table_cmd)
+    app.command("draw")(draw_cmd)

@@ -1,0 +1,236 @@
+"""The layer graph of any nn.Module, recorded from one real forward pass, and its depth.
+
+Nodes are the layers that ran (modules without children, ``BasicConv`` units, or whole modules
+when the graph is collapsed to a depth) and the tensor operations between them (``cat``, ``add``,
+``flatten`` ...). An edge joins the layer that produced a tensor to each layer that used it. The
+recording follows the real control flow, so it works for any module, ours or theirs.
+
+Depth is the paper's: the number of layers with weights on the longest input-to-output path
+(GoogLeNet: 22), optionally counting pooling layers too (GoogLeNet: 27).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..models.blocks import BasicConv
+from .counting import POOLING, WEIGHTED, describe, dims, locate_failure, module_macs
+
+_POOL_FUNCTIONS = {"max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+                   "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool1d"}
+_IGNORED = {"__get__", "__set__", "size", "dim", "numel", "__len__", "__bool__", "__format__", "__repr__",
+            "__iter__", "tolist", "item", "detach", "requires_grad_", "contiguous", "__index__", "__hash__"}
+
+
+@dataclass
+class Node:
+    """One layer or tensor operation. ``inputs`` are the names of the nodes whose outputs it used."""
+
+    name: str
+    op: str  # "input", "module" or "function"
+    type: str  # class or function name
+    label: str  # short description: 'Conv2d 3x3/1 64->192'
+    output_shape: tuple[int, ...]  # without the batch dimension
+    inputs: list[str] = field(default_factory=list)
+    params: int = 0
+    macs: int = 0
+    weighted: bool = False
+    pooling: bool = False
+
+
+@dataclass
+class LayerGraph:
+    """Nodes in execution order (a topological order); ``output`` names the node of the result."""
+
+    nodes: list[Node]
+    output: str
+    input_size: tuple[int, ...]
+
+    def __getitem__(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def depth(self, count_pooling: bool = False) -> int:
+        """Layers with weights (and pooling layers, if asked) on the longest path to the output."""
+        longest: dict[str, int] = {}
+        for node in self.nodes:
+            own = int(node.weighted or (count_pooling and node.pooling))
+            longest[node.name] = own + max((longest[i] for i in node.inputs if i in longest), default=0)
+        return longest[self.output]
+
+
+def _unit(module: nn.Module) -> bool:
+    """Recorded as one node: layers without children and conv-bn-act units."""
+    return isinstance(module, BasicConv) or next(module.children(), None) is None
+
+
+class _Recorder(TorchFunctionMode):
+    """Records tensor operations run outside any recorded layer."""
+
+    def __init__(self, graph: _Builder):
+        super().__init__()
+        self.graph = graph
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.graph.inside == 0:
+            name = getattr(func, "__name__", str(func))
+            if name not in _IGNORED and isinstance(out, torch.Tensor):
+                self.graph.function(name, (args, kwargs), out)
+        return out
+
+
+class _Builder:
+    def __init__(self, model: nn.Module, collapse_depth: int | None):
+        self.model = model
+        self.names = {m: n for n, m in model.named_modules()}
+        self.collapse_depth = collapse_depth
+        self.nodes: list[Node] = []
+        self.producer: dict[int, str] = {}
+        self.keep: list[torch.Tensor] = []  # keep outputs alive so their ids stay unique
+        self.inside = 0
+        self.counts: dict[str, int] = {}
+        self.scope: list[str] = []
+
+    def recorded(self, module: nn.Module) -> bool:
+        name = self.names.get(module)
+        if name is None or module is self.model:
+            return False
+        if self.collapse_depth is not None and name.count(".") + 1 == self.collapse_depth:
+            return True
+        if self.collapse_depth is not None and name.count(".") + 1 > self.collapse_depth:
+            return False  # inside a collapsed module
+        return _unit(module)
+
+    def sources(self, value) -> list[str]:
+        found: list[str] = []
+
+        def visit(item):
+            if isinstance(item, torch.Tensor):
+                name = self.producer.get(id(item))
+                if name is not None and name not in found:
+                    found.append(name)
+            elif isinstance(item, (tuple, list)):
+                for sub in item:
+                    visit(sub)
+            elif isinstance(item, dict):
+                for sub in item.values():
+                    visit(sub)
+
+        visit(value)
+        return found
+
+    def add(self, node: Node, output) -> None:
+        self.nodes.append(node)
+        for tensor in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(tensor, torch.Tensor):
+                self.producer[id(tensor)] = node.name
+                self.keep.append(tensor)
+
+    def unique(self, name: str) -> str:
+        count = self.counts.get(name, 0)
+        self.counts[name] = count + 1
+        return name if count == 0 else f"{name}:{count}"
+
+    def function(self, fname: str, args, out: torch.Tensor) -> None:
+        inputs = self.sources(args)
+        if not inputs:
+            return
+        name = self.unique(".".join([*self.scope[-1:], fname]) if self.scope else fname)
+        pooling = fname in _POOL_FUNCTIONS
+        self.add(Node(name, "function", fname, fname, tuple(out.shape[1:]), inputs, pooling=pooling), out)
+
+    def pre(self, module, inputs):
+        if self.inside:
+            return
+        if self.recorded(module):
+            self.pending = self.sources(inputs)
+            self.inside += 1
+            self.current = module
+        elif module is not self.model:
+            self.scope.append(self.names[module])
+
+    def post(self, module, _inputs, output):
+        if self.inside and module is self.current:
+            tensor = output[0] if isinstance(output, (tuple, list)) else output
+            shape = tuple(tensor.shape[1:]) if isinstance(tensor, torch.Tensor) else ()
+            layers = [m for m in module.modules()]
+            weighted = any(isinstance(m, WEIGHTED) for m in layers)
+            pooling = any(isinstance(m, POOLING) for m in layers)
+            macs = sum(module_macs(m, tensor) for m in layers if isinstance(m, WEIGHTED)) if _unit(module) else 0
+            self.add(Node(
+                self.unique(self.names[module]), "module", type(module).__name__, describe(module), shape,
+                self.pending, sum(p.numel() for p in module.parameters()), macs, weighted, pooling,
+            ), output)
+            self.inside -= 1  # after the counting above, whose tensor calls must not be recorded
+        elif not self.inside and module is not self.model and self.scope and self.scope[-1] == self.names[module]:
+            self.scope.pop()
+
+
+@torch.no_grad()
+def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None = None) -> LayerGraph:
+    """Record the layer graph of ``model`` on zeros of ``input_size`` (C, H, W), in eval mode.
+
+    ``depth=None`` records every layer; ``depth=1`` makes each top-level module one node
+    (``inception3a``), ``depth=2`` each of their children, and so on.
+    """
+    input_size = tuple(int(d) for d in input_size)
+    builder = _Builder(model, depth)
+    handles = []
+    for module in builder.names:
+        handles.append(module.register_forward_pre_hook(builder.pre))
+        handles.append(module.register_forward_hook(builder.post))
+    device = next(model.parameters(), torch.empty(0)).device
+    x = torch.zeros(1, *input_size, device=device)
+    builder.add(Node("input", "input", "input", f"input {dims(input_size)}", input_size), x)
+    was_training = model.training
+    model.eval()
+    try:
+        with locate_failure(model, type(model).__name__), _Recorder(builder):
+            out = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    result = out[0] if isinstance(out, (tuple, list)) else out
+    output = builder.producer.get(id(result), builder.nodes[-1].name)
+    return LayerGraph(builder.nodes, output, input_size)
+
+
+def layer_depth(model: nn.Module, input_size: tuple[int, ...], count_pooling: bool = False) -> int:
+    """The paper's depth: layers with weights (and pooling, if asked) on the longest path."""
+    return layer_graph(model, input_size).depth(count_pooling)
+
+
+@torch.no_grad()
+def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape (C, H, W) that submodule ``name`` receives when ``model`` runs on ``input_size``."""
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        stages = [n for n in modules if n and "." not in n]
+        raise ValueError(f"{type(model).__name__} has no module {name!r}; its top-level modules are {', '.join(stages)}")
+    seen: list[tuple[int, ...]] = []
+
+    def grab(_module, inputs):
+        if not seen and inputs and isinstance(inputs[0], torch.Tensor):
+            seen.append(tuple(inputs[0].shape[1:]))
+
+    handle = modules[name].register_forward_pre_hook(grab)
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters(), torch.empty(0)).device
+        with locate_failure(model, type(model).__name__):
+            model(torch.zeros(1, *input_size, device=device))
+    finally:
+        handle.remove()
+        model.train(was_training)
+    if not seen:
+        raise ValueError(f"module {name!r} does not run in eval mode (an aux head?), so it has no input to draw")
+    return seen[0]
