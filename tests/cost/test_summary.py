@@ -161,3 +161,13 @@ def test_a_plain_forward_pass_names_the_stage():
         model(torch.zeros(1, 1, 32, 32))
     with pytest.raises(RuntimeError):  # still a RuntimeError for code that catches PyTorch's
         model(torch.zeros(1, 1, 32, 32))
+
+
+def test_layers_that_hand_back_their_input_add_no_memory():
+    """Paper GoogLeNet's conv1 is conv (bias) -> Identity (no BN) -> ReLU: two new 64x112x112 tensors, not three."""
+    with torch.device("meta"):
+        model = create_model("googlenet")
+    rows = {row.name: row for row in summary(model, (3, 224, 224)).rows}
+    assert rows["conv1"].activation_bytes == 2 * 64 * 112 * 112 * 4
+    inplace = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(inplace=True))
+    assert summary(inplace, (3, 10, 10)).memory_mb["forward_backward_pass_size"] == 2 * 8 * 8 * 8 * 4 / 2**20

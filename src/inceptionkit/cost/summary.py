@@ -4,7 +4,8 @@ Shapes leave the batch dimension out, as torchsummary does. The memory estimate 
 torchsummary's convention (float32, MB = 2**20 bytes): input size; forward/backward pass size =
 2 x the outputs of every layer (kept for the backward pass, plus their gradients); params size;
 their total. torchsummary also adds the outputs of container modules (an inception module *and*
-its branches), counting the same tensor twice or more; here each layer's output counts once.
+its branches) and of layers that hand back their input (Identity, in-place ReLU), counting the
+same tensor twice or more; here each new tensor a layer makes counts once.
 """
 
 from __future__ import annotations
@@ -113,14 +114,14 @@ def summary(
     names = {m: n for n, m in model.named_modules()}
     leaves = {m for m in names if _is_leaf(m)}
 
-    def hook(module, _inputs, output):
+    def hook(module, inputs, output):
         name = names[module]
         tensor = _first_tensor(output)
         if tensor is None:
             return
         shapes[name] = tuple(tensor.shape[1:])
         macs[name] = macs.get(name, 0) + module_macs(module, tensor)
-        if module in leaves:
+        if module in leaves and not any(tensor is i for i in inputs):  # Identity, in-place ops: no new memory
             outputs[name] = outputs.get(name, 0) + tensor[0].numel()
 
     handles = [module.register_forward_hook(hook) for module in names]
