@@ -93,3 +93,23 @@ def test_residual_blocks_have_a_shortcut_edge():
     graph = layer_graph(model.block35_1, (320, 35, 35))
     add = [node for node in graph.nodes if node.type in ("add", "__add__")]
     assert add and "input" in add[0].inputs  # x + scale * proj(branches(x))
+
+
+def test_edges_survive_detach_names_stay_unique_and_bf16_works():
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.input = nn.Conv2d(3, 4, 1)  # a submodule called "input", like the graph's input node
+            self.b = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return self.b(self.input(x).detach())
+
+    graph = layer_graph(Odd(), (3, 4, 4))
+    names = [node.name for node in graph.nodes]
+    assert len(set(names)) == len(names)
+    assert graph["b"].inputs == [names[1]] and graph[names[1]].inputs == ["input"]
+    assert graph.depth() == 2
+    half = layer_graph(Odd().to(torch.bfloat16), (3, 4, 4))
+    assert half.depth() == 2
+    assert summary(Odd().to(torch.bfloat16), (3, 4, 4)).total_macs == 3 * 4 * 16 + 4 * 4 * 16

@@ -35,6 +35,13 @@ def module_macs(module: nn.Module, output: torch.Tensor) -> int:
     return 0
 
 
+def sample_input(model: nn.Module, input_size, batch_size: int = 1) -> torch.Tensor:
+    """Zeros of ``(batch_size, *input_size)`` on the model's device, in its floating dtype."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    device, dtype = (param.device, param.dtype) if param is not None else (torch.device("cpu"), torch.float32)
+    return torch.zeros(batch_size, *input_size, device=device, dtype=dtype)
+
+
 def dims(shape) -> str:
     """(3, 224, 224) -> '3x224x224'."""
     return "x".join(str(int(d)) for d in shape)

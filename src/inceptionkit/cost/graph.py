@@ -18,7 +18,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..models.blocks import BasicConv
-from .counting import POOLING, WEIGHTED, describe, dims, locate_failure, module_macs
+from .counting import POOLING, WEIGHTED, describe, dims, locate_failure, module_macs, sample_input
 
 _POOL_FUNCTIONS = {"max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
                    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool1d"}
@@ -79,9 +79,11 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if self.graph.inside == 0:
+        if self.graph.inside == 0 and isinstance(out, torch.Tensor):
             name = getattr(func, "__name__", str(func))
-            if name not in _IGNORED and isinstance(out, torch.Tensor):
+            if name in _IGNORED:  # detach, contiguous...: the same layer's output, passed on
+                self.graph.pass_on((args, kwargs), out)
+            else:
                 self.graph.function(name, (args, kwargs), out)
         return out
 
@@ -132,6 +134,12 @@ class _Builder:
             if isinstance(tensor, torch.Tensor):
                 self.producer[id(tensor)] = node.name
                 self.keep.append(tensor)
+
+    def pass_on(self, args, out: torch.Tensor) -> None:
+        sources = self.sources(args)
+        if sources and id(out) not in self.producer:
+            self.producer[id(out)] = sources[0]
+            self.keep.append(out)
 
     def unique(self, name: str) -> str:
         count = self.counts.get(name, 0)
@@ -186,9 +194,8 @@ def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None
     for module in builder.names:
         handles.append(module.register_forward_pre_hook(builder.pre))
         handles.append(module.register_forward_hook(builder.post))
-    device = next(model.parameters(), torch.empty(0)).device
-    x = torch.zeros(1, *input_size, device=device)
-    builder.add(Node("input", "input", "input", f"input {dims(input_size)}", input_size), x)
+    x = sample_input(model, input_size)
+    builder.add(Node(builder.unique("input"), "input", "input", f"input {dims(input_size)}", input_size), x)
     was_training = model.training
     model.eval()
     try:
@@ -225,9 +232,8 @@ def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...]) 
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters(), torch.empty(0)).device
         with locate_failure(model, type(model).__name__):
-            model(torch.zeros(1, *input_size, device=device))
+            model(sample_input(model, input_size))
     finally:
         handle.remove()
         model.train(was_training)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .counting import dims, locate_failure, module_macs
+from .counting import dims, locate_failure, module_macs, sample_input
 
 MB = 1024**2
 BYTES = 4  # torchsummary's float32 convention
@@ -128,9 +128,8 @@ def summary(
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters(), torch.empty(0)).device
         with locate_failure(model, title or type(model).__name__):
-            result = _first_tensor(model(torch.zeros(batch_size, *input_size, device=device)))
+            result = _first_tensor(model(sample_input(model, input_size, batch_size)))
     finally:
         for handle in handles:
             handle.remove()
