@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cost, models
+from . import cost, models, train
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 models.register(app)
 cost.register(app)
+train.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""``inceptionkit train`` and ``inceptionkit eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import typer
+from torch.utils.data import DataLoader
+
+from ..train import TrainConfig, TrainingDiverged, evaluate, fit
+from ..train.checkpoint import load_checkpoint
+from ..train.recipes import RECIPES
+from .common import console, err_console, parse_size, user_errors
+
+
+def _kwargs(width: float | None, drop_rate: float | None, variant: str | None) -> dict:
+    kwargs = {}
+    if width is not None:
+        kwargs["width"] = width
+    if drop_rate is not None:
+        kwargs["drop_rate"] = drop_rate
+    if variant is not None:
+        kwargs["variant"] = variant
+    return kwargs
+
+
+@user_errors
+def train_cmd(
+    model: str = typer.Argument("googlenet_cifar", help="registered network name"),
+    data: str = typer.Option(None, "--data", help="digits (default), cifar10[:DIR], fer2013:FILE.csv, or a folder"),
+    recipe: str = typer.Option("fast", "--recipe", help=f"one of {', '.join(RECIPES)}"),
+    epochs: int = typer.Option(None, "--epochs", help="default: the recipe's"),
+    batch_size: int = typer.Option(None, "--batch-size", help="global batch; default: the recipe's"),
+    lr: float = typer.Option(None, "--lr", help="base learning rate; default: the recipe's"),
+    amp: str = typer.Option("auto", "--amp", help="auto (bf16 where the hardware has it), bf16, fp16 (GPU), none"),
+    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last"),
+    input: str = typer.Option(None, "--input", help="image size CxHxW; default: the network's own"),
+    width: float = typer.Option(None, "--width", help="filter multiplier (googlenet, googlenet_cifar)"),
+    drop_rate: float = typer.Option(None, "--drop-rate", help="dropout before the classifier"),
+    variant: str = typer.Option(None, "--variant", help="googlenet: paper or torchvision"),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="random crops/shifts/flips on the train split"),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(None, "--out", help="run folder; default runs/MODEL-DATA"),
+    resume: Path = typer.Option(None, "--resume", help="continue the run in this folder"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1"),
+    workers: int = typer.Option(0, "--workers", help="data loader processes"),
+    max_steps: int = typer.Option(None, "--max-steps", help="cap optimizer steps per epoch (smoke runs)"),
+    download: bool = typer.Option(False, "--download", help="download CIFAR-10 when it is not in its folder"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars or per-epoch lines"),
+) -> None:
+    """Train a network; writes checkpoints, history, plots and metrics.json into the run folder."""
+    config = TrainConfig(
+        model=model, model_kwargs=_kwargs(width, drop_rate, variant), data=data,
+        input_size=parse_size(input) if input else None, recipe=recipe, epochs=epochs,
+        batch_size=batch_size, lr=lr, amp=amp, channels_last=channels_last, seed=seed, augment=augment,
+        out=str(out) if out else None, device=device, workers=workers, max_steps=max_steps, progress=not quiet,
+        download=download,
+    )
+    try:
+        metrics = fit(config, resume=resume)
+    except TrainingDiverged as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(3) from None
+    if metrics:
+        console.print(
+            f"{metrics['model']} on {metrics['data']}: test top-1 {metrics['test_top1']:.4f}, "
+            f"top-5 {metrics['test_top5']:.4f} (best val top-1 {metrics['val_top1']:.4f} at epoch "
+            f"{metrics['best_epoch']}/{metrics['epochs']}), {metrics['seconds']:.0f} s; run in {metrics['run_dir']}",
+            highlight=False,
+        )
+
+
+@user_errors
+def eval_cmd(
+    checkpoint: Path = typer.Argument(..., help="a run folder, its last.json/best.json, or a .safetensors file"),
+    data: str = typer.Option(None, "--data", help="default: the data the run trained on"),
+    split: str = typer.Option("test", "--split", help="test, val or train"),
+    tag: str = typer.Option("best", "--tag", help="best or last (run folders)"),
+    model: str = typer.Option(None, "--model", help="network name, for a bare .safetensors file"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Top-1, top-5 and loss of a checkpoint on a data split."""
+    from ..models import create_model
+    from ..train.loop import load_splits, resolve_amp
+
+    ckpt = load_checkpoint(checkpoint, tag, load_state=False)
+    meta = ckpt.meta
+    name = model or meta.get("model")
+    if not name:
+        raise ValueError(f"{checkpoint} does not say which network it holds: pass --model NAME")
+    config = TrainConfig(**meta["config"]) if "config" in meta else TrainConfig(model=name)
+    config.model, config.augment = name, False
+    if data is not None:
+        config.data = data
+    if split not in ("test", "val", "train"):
+        raise ValueError(f"--split must be test, val or train, got {split!r}")
+    splits = load_splits(config)
+    kwargs = dict(meta.get("model_kwargs", {}))
+    kwargs.setdefault("num_classes", splits.num_classes)
+    net = create_model(name, **kwargs)
+    net.load_state_dict(ckpt.weights)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net.to(device)
+    result = evaluate(net, DataLoader(getattr(splits, split), 256), device, resolve_amp("auto", device),
+                      num_classes=splits.num_classes)
+    out = dict(top1=result["top1"], top5=result["top5"], loss=result["loss"], count=result["count"],
+               split=split, data=splits.name, model=name)
+    if as_json:
+        console.print_json(json.dumps(out))
+    else:
+        console.print(f"{name} on {splits.name} {split} ({out['count']} images): top-1 {out['top1']:.4f}, "
+                      f"top-5 {out['top5']:.4f}, loss {out['loss']:.4f}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+    app.command("eval")(eval_cmd)

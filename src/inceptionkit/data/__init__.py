@@ -1,0 +1,81 @@
+"""Data sets ready for a model: the embedded digits, CIFAR-10, FER2013 and image folders.
+
+``load_data(spec, model_config.input_size, mean=..., std=...)`` gives a :class:`DataSplits` of
+train/val/test datasets whose items are ``(normalized C x H x W tensor, int label)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cifar import load_cifar10
+from .digits import load_digits_splits
+from .fer import load_fer2013
+from .folder import ImageFiles, check_image, load_folder
+from .splits import DataSplits, ImageTensors, stratified_split
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats
+
+__all__ = [
+    "DataSplits",
+    "ImageFiles",
+    "ImageTensors",
+    "channel_stats",
+    "check_image",
+    "load_cifar10",
+    "load_data",
+    "load_digits_splits",
+    "load_fer2013",
+    "load_folder",
+    "stratified_split",
+]
+
+ACCEPTED = (
+    '"digits" (or nothing: the embedded default), "cifar10" or "cifar10:FOLDER", '
+    '"fer2013:FILE.csv" or any FILE.csv, or an image folder (one subfolder per class)'
+)
+
+
+def load_data(
+    data: str | os.PathLike | None,
+    input_size: tuple[int, int, int],
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    augment: bool = True,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    download: bool = False,
+    crop_pct: float = 0.875,
+    interpolation: str = "bilinear",
+    verify: bool = True,
+) -> DataSplits:
+    """The data set named by ``data``, sized and normalized for a model's ``input_size`` (C, H, W).
+
+    ``data``: None or "digits", "cifar10[:FOLDER]", "fer2013[:FILE.csv]" or a .csv path, or a folder.
+    ``mean``/``std``: one value per channel or one for all (three are averaged for a grey model).
+    ``augment``: random shifts/flips/crops on the train split (never on val/test).
+    ``val_fraction``/``test_fraction``: the seeded stratified split where the data set has none
+    (CIFAR-10 and FER2013 bring their own test set). ``download``: fetch CIFAR-10 when absent.
+    ``crop_pct``, ``interpolation``: folders' eval resize, as in the model's config.
+    ``verify=False`` reads a CIFAR-10-format archive without checking the official md5 sums.
+    """
+    common = {"mean": mean, "std": std, "augment": augment, "seed": seed, "val_fraction": val_fraction}
+    common["interpolation"] = interpolation
+    spec = "digits" if data is None else os.fspath(data)
+    name, _, rest = spec.partition(":")
+    if spec.strip().lower() == "digits":
+        return load_digits_splits(input_size, test_fraction=test_fraction, **common)
+    if name.strip().lower() == "cifar10":
+        return load_cifar10(rest or None, input_size, download=download, verify=verify, **common)
+    if name.strip().lower() == "fer2013":
+        return load_fer2013(rest or None, input_size, test_fraction=test_fraction, **common)
+    path = Path(spec).expanduser()
+    if spec.lower().endswith(".csv"):
+        return load_fer2013(path, input_size, test_fraction=test_fraction, **common)
+    if path.is_dir():
+        return load_folder(path, input_size, test_fraction=test_fraction, crop_pct=crop_pct, **common)
+    what = "is a file, not a folder" if path.exists() else "is neither a data set name nor an existing folder"
+    raise ValueError(f"data {spec!r} {what}; accepted: {ACCEPTED}")

@@ -1,0 +1,177 @@
+"""A folder of images, one subfolder per class (torchvision's ImageFolder layout).
+
+Either ``root/<class>/*.jpg``, split stratified by seed, or ``root/train/<class>/...`` with
+optional ``val/`` (or ``valid/``, ``validation/``) and ``test/``; a part that is missing is taken
+from train with its fraction. Every image is opened and decoded once at load time; unreadable
+ones (truncated, empty, not an image) are skipped and listed, so the loaders never meet them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from .splits import DataSplits, stratified_split
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats, check_input_size, folder_transforms
+
+_PARTS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+class ImageFiles(Dataset):
+    """Image files with labels, opened as RGB (or L for one channel) and transformed per item."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable, mode: str, plain_transform=None):
+        self.samples, self.transform, self.mode = list(samples), transform, mode
+        self.plain_transform = plain_transform or transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def targets(self) -> list[int]:
+        """The label of every item, in order."""
+        return [label for _, label in self.samples]
+
+    def _open(self, path: str) -> Image.Image:
+        with Image.open(path) as image:
+            return image.convert(self.mode)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[i]
+        return self.transform(self._open(path)), label
+
+    def tensors(self, items: Sequence[int] | slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items (all by default) as one batch ``(x, y)``, without augmentation."""
+        picked = np.arange(len(self.samples))[slice(None) if items is None else items]
+        x = torch.stack([self.plain_transform(self._open(self.samples[i][0])) for i in picked])
+        return x, torch.tensor([self.samples[i][1] for i in picked], dtype=torch.long)
+
+
+def check_image(path: str) -> str | None:
+    """Why ``path`` cannot be used as an image, or None when it decodes completely."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file"
+        with Image.open(path) as image:
+            image.verify()  # structure and checksums, without decoding
+        with Image.open(path) as image:
+            image.draft(image.mode, (1, 1))  # JPEG: decode at 1/8 scale, still reads every byte
+            image.load()
+        return None
+    except Exception as err:  # noqa: BLE001  (PIL raises OSError, SyntaxError, ValueError... for broken files)
+        return f"{type(err).__name__}: {err}"
+
+
+def _subfolders(root: Path) -> list[str]:
+    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
+
+
+def _class_folders(root: Path) -> list[str]:
+    classes = _subfolders(root)
+    if not classes:
+        raise ValueError(f"{root} has no class folders (expected {root}/<class>/<image files>)")
+    return classes
+
+
+def _image_paths(folder: Path) -> list[str]:
+    found = []
+    for directory, subdirs, files in os.walk(folder, followlinks=True):
+        subdirs.sort()
+        found += [os.path.join(directory, f) for f in sorted(files) if f.lower().endswith(IMG_EXTENSIONS)]
+    return found
+
+
+def _scan(root: Path, classes: list[str], checked: dict[str, str | None]) -> list[tuple[str, int]]:
+    """(path, label) of every image under ``root/<class>``; fills ``checked`` with each file's problem."""
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = [name for name in _subfolders(root) if name not in index]
+    if unknown:
+        raise ValueError(f"{root} has class folder(s) {', '.join(unknown)} that the training set lacks")
+    samples = []
+    for name in classes:
+        folder = root / name
+        if folder.is_dir():
+            samples += [(path, index[name]) for path in _image_paths(folder)]
+    paths = [path for path, _ in samples]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        checked.update(zip(paths, pool.map(check_image, paths)))
+    return [(path, label) for path, label in samples if checked[path] is None]
+
+
+def load_folder(
+    root: str | os.PathLike,
+    input_size: tuple[int, int, int],
+    *,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    augment: bool = True,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    crop_pct: float = 0.875,
+    interpolation: str = "bilinear",
+) -> DataSplits:
+    """An image folder as train/val/test; unreadable images are skipped and listed in ``skipped_files``.
+
+    Train: random crop of 35-100% of the area + horizontal flip (when ``augment``);
+    val/test: resize to ``H / crop_pct``, centre crop ``H``. Every class needs a readable image.
+    """
+    input_size = check_input_size(input_size)
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    subfolders = _class_folders(root)
+    checked: dict[str, str | None] = {}
+    if "train" in subfolders:
+        others = [name for name in subfolders if name not in _PARTS]
+        if others:
+            raise ValueError(
+                f"{root} has train/ beside {', '.join(others)}; "
+                f"expected only train/, val/, test/ (each with one folder per class)"
+            )
+        aliases = [name for name in subfolders if _PARTS[name] == "val"]
+        if len(aliases) > 1:
+            raise ValueError(f"{root} has {', '.join(aliases)}; keep one validation folder")
+        classes = _class_folders(root / "train")
+        parts = {_PARTS[name]: _scan(root / name, classes, checked) for name in subfolders}
+        train_samples = parts["train"]
+        labels = [label for _, label in train_samples]
+        fractions = (0.0 if "val" in parts else val_fraction, 0.0 if "test" in parts else test_fraction)
+        carved = stratified_split(labels, *fractions, seed)
+        samples = {part: [train_samples[i] for i in idx] for part, idx in zip(("train", "val", "test"), carved)}
+        samples.update({part: parts[part] for part in ("val", "test") if part in parts})
+        everything = train_samples
+    else:
+        classes = subfolders
+        everything = _scan(root, classes, checked)
+        carved = stratified_split([label for _, label in everything], val_fraction, test_fraction, seed)
+        samples = {part: [everything[i] for i in idx] for part, idx in zip(("train", "val", "test"), carved)}
+
+    empty = [name for i, name in enumerate(classes) if not any(label == i for _, label in everything)]
+    if empty:
+        raise ValueError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
+    skipped = [(path, why) for path, why in checked.items() if why is not None]
+
+    train_tf, eval_tf = folder_transforms(input_size, mean, std, crop_pct=crop_pct, interpolation=interpolation)
+    mode = "L" if input_size[0] == 1 else "RGB"
+    channel_mean, channel_std = channel_stats(mean, std, input_size[0])
+    return DataSplits(
+        train=ImageFiles(samples["train"], train_tf if augment else eval_tf, mode, eval_tf),
+        val=ImageFiles(samples["val"], eval_tf, mode),
+        test=ImageFiles(samples["test"], eval_tf, mode),
+        classes=classes,
+        input_size=input_size,
+        name=str(root),
+        skipped=len(skipped),
+        skipped_files=skipped,
+        mean=channel_mean,
+        std=channel_std,
+    )

@@ -1,0 +1,112 @@
+"""Train/val/test splits: the seeded stratified split, the in-memory image dataset, DataSplits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch.utils.data import Dataset
+
+
+@dataclass
+class DataSplits:
+    """A data set ready for a model: three datasets of ``(normalized C x H x W tensor, int label)``.
+
+    ``skipped_files`` lists ``(where, why)`` for each image left out as unreadable (a file of a
+    folder, a row of a CSV); ``mean`` and ``std`` are the per-channel values the tensors were
+    normalized with (to turn them back into pictures).
+    """
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    classes: list[str]
+    input_size: tuple[int, int, int]
+    name: str
+    skipped: int = 0
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def stratified_split(
+    labels: Sequence[int], val_fraction: float, test_fraction: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of train, val and test: disjoint, covering ``labels``, each class in proportion.
+
+    The same seed gives the same split. When a class is too small to appear in every part, the
+    split is seeded but not stratified.
+    """
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum below 1"
+        )
+    labels = np.asarray(labels)
+    everything = np.arange(len(labels))
+    rest, test = _split(everything, labels, test_fraction, seed)
+    train, val = _split(rest, labels[rest], val_fraction / (1 - test_fraction), seed + 1)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _split(indices: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if fraction == 0 or len(indices) == 0:
+        return indices, indices[:0]
+    try:
+        return tuple(train_test_split(indices, test_size=fraction, random_state=seed, stratify=labels))
+    except ValueError:  # a class with fewer members than parts: split without stratifying
+        return tuple(train_test_split(indices, test_size=fraction, random_state=seed))
+
+
+class ImageTensors(Dataset):
+    """Images held in memory as one tensor, transformed per item.
+
+    ``images`` is ``(N, c, h, w)``, uint8 (0..255) or float (0..1), shared by the splits of one
+    source; ``indices`` picks this split's images. ``transform`` maps a float image to the model's
+    input; ``plain_transform`` (default: ``transform``) is the deterministic one :meth:`tensors` uses.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        indices: Sequence[int],
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        plain_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        self.images, self.labels = images, torch.as_tensor(labels, dtype=torch.long)
+        self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        self.transform = transform
+        self.plain_transform = plain_transform or transform
+        self._index, self._labels = self.indices.tolist(), self.labels[self.indices].tolist()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @property
+    def targets(self) -> list[int]:
+        """The label of every item, in order."""
+        return list(self._labels)
+
+    def _float(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.transform(self._float(self.images[self._index[i]]))
+        return x.contiguous(), self._labels[i]
+
+    def tensors(self, items: Sequence[int] | slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Items (all by default) as one batch ``(x, y)``, without augmentation.
+
+        The fast path for evaluation; all items at once need N x C x H x W floats of memory.
+        """
+        picked = self.indices if items is None else self.indices[items]
+        with torch.no_grad():
+            x = self.plain_transform(self._float(self.images[picked]))
+        return x.contiguous(), self.labels[picked]

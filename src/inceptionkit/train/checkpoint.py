@@ -1,0 +1,433 @@
+"""Checkpoints that survive a kill at any moment.
+
+A run folder holds the epoch files and the records that commit them::
+
+    RUN/checkpoints/epoch-0005.safetensors   model weights (safetensors, meta embedded)
+    RUN/checkpoints/epoch-0005.state.pt      optimizer, scheduler, scaler, RNG, epoch, step
+    RUN/last.json                            record: names both files with their sha256
+    RUN/best.json                            the same for the best epoch so far
+
+Every file goes to a temporary file in its own folder, is fsynced, then ``os.replace``d; the
+record is replaced last, so a process killed before that rename leaves the previous record
+pointing at a complete previous checkpoint. Epoch files no record names are deleted afterwards.
+The state file is read with ``torch.load(weights_only=True)``: checkpoints are never unpickled
+as code, so a train state may hold only tensors, containers, numbers, strings and None.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+FORMAT = "inceptionkit-checkpoint"
+FORMAT_VERSION = 1
+RECORDS = ("last", "best")
+CHECKPOINT_DIR = "checkpoints"
+META_KEY = "inceptionkit"  # key of the JSON meta inside the safetensors header
+
+_TMP_PREFIX = ".tmp-"
+_EPOCH_FILE = re.compile(r"^epoch-\d+(-\d+)?\.(safetensors|state\.pt)$")
+_PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None), torch.dtype, torch.device)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be written or read: names the file and what is wrong."""
+
+
+# --- atomic files -------------------------------------------------------------------------------
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make renames inside ``folder`` durable (POSIX only; Windows cannot open folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_save(path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` for a temp file next to ``path``, fsync it, then rename it to ``path``.
+
+    Readers see either the old file or the complete new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = str(path.parent / f"{_TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode as umask says, unlike mkstemp
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    atomic_save(path, write)
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --- what may be saved --------------------------------------------------------------------------
+
+
+def _plain_weights(model_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU, contiguous tensors that share no memory (safetensors refuses shared storage).
+
+    Tied weights are stored once per name, so the state_dict loads back unchanged.
+    """
+    out, seen = {}, set()
+    for key, value in model_state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"model_state[{key!r}] is a {type(value).__name__}, not a tensor")
+        t = value.detach().to("cpu").contiguous()
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if t.numel() and (ptr in seen or storage.nbytes() != t.nbytes):
+            t = t.clone()
+            ptr = t.untyped_storage().data_ptr()
+        if t.numel():
+            seen.add(ptr)
+        out[key] = t
+    return out
+
+
+def _check_plain(obj, where: str) -> None:
+    """Raise if ``obj`` holds something ``torch.load(weights_only=True)`` would refuse."""
+    if isinstance(obj, torch.Tensor) or isinstance(obj, _PLAIN_TYPES):
+        return
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _check_plain(k, f"{where} key {k!r}")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    hint = ""
+    if type(obj).__module__.startswith("numpy"):
+        hint = " (convert with torch.from_numpy or .item(); for RNG states use capture_rng_state())"
+    raise CheckpointError(
+        f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}; a train state may hold only "
+        f"tensors, dicts, lists, tuples, numbers, strings and None{hint}"
+    )
+
+
+def _json_default(obj):
+    if isinstance(obj, (torch.Tensor, np.ndarray, np.generic)):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _meta_json(meta: Mapping) -> str:
+    try:
+        return json.dumps(meta, default=_json_default, sort_keys=False)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint meta is not JSON serializable: {e}") from None
+
+
+# --- RNG states ---------------------------------------------------------------------------------
+
+
+def capture_rng_state() -> dict:
+    """torch (CPU and CUDA), numpy and Python ``random`` states, in weights_only-loadable form."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping) -> None:
+    """Undo :func:`capture_rng_state`; CUDA states are restored when the device count matches."""
+    if "torch" in state:
+        torch.set_rng_state(state["torch"].cpu())
+    if "numpy" in state:
+        n = state["numpy"]
+        keys = n["keys"].cpu().numpy().astype(np.uint32)
+        np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    if "python" in state:
+        p = state["python"]
+        random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+def _read_record(record: Path) -> dict:
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{record}: no such checkpoint record") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{record}: unreadable checkpoint record ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{record}: not an inceptionkit checkpoint record")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{record}: checkpoint format version {version!r} is newer than this inceptionkit reads "
+            f"(up to {FORMAT_VERSION}); upgrade inceptionkit to load it"
+        )
+    for part in ("weights", "state"):
+        entry = data.get(part)
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "sha256" not in entry:
+            raise CheckpointError(f"{record}: record lacks the {part} file entry")
+    return data
+
+
+def _referenced(run: Path) -> set[Path] | None:
+    """Epoch files named by the run's records; None when a record cannot be read (then keep everything).
+
+    Records of a newer format version count too, so an older inceptionkit never deletes their files.
+    """
+    names = set()
+    for tag in RECORDS:
+        record = run / f"{tag}.json"
+        if not record.exists():
+            continue
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            files = [data[part]["file"] for part in ("weights", "state")]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        names.update((run / f).resolve() for f in files if isinstance(f, str))
+    return names
+
+
+def _free_stem(run: Path, epoch: int) -> str:
+    """``epoch-0005``, or ``epoch-0005-2`` ... when a record still names that epoch's files."""
+    referenced = _referenced(run)
+    folder = run / CHECKPOINT_DIR
+
+    def taken(path: Path) -> bool:
+        return path.exists() if referenced is None else path.resolve() in referenced
+
+    stem, n = f"epoch-{epoch:04d}", 1
+    while any(taken(folder / f"{stem}{ext}") for ext in (".safetensors", ".state.pt")):
+        n += 1
+        stem = f"epoch-{epoch:04d}-{n}"
+    return stem
+
+
+def _collect_garbage(run: Path) -> None:
+    """Delete epoch files no record names, and temp files a killed save left behind."""
+    referenced = _referenced(run)
+    for p in (run / CHECKPOINT_DIR).iterdir():
+        unreferenced = referenced is not None and _EPOCH_FILE.match(p.name) and p.resolve() not in referenced
+        if (p.name.startswith(_TMP_PREFIX) or unreferenced) and p.is_file():
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def save_checkpoint(run_dir, model_state: dict[str, torch.Tensor], train_state: dict, meta: dict, *,
+                    best: bool = False) -> Path:
+    """Save one epoch into ``run_dir`` and commit it as ``last.json`` (and ``best.json``); return last.json.
+
+    ``meta`` must hold ``epoch`` (an int) and otherwise anything JSON can hold (metrics, model
+    name and kwargs, recipe). ``train_state`` must load with ``torch.load(weights_only=True)``.
+    """
+    run = Path(run_dir)
+    epoch = meta.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"checkpoint meta needs 'epoch' as a non-negative int, got {epoch!r}")
+    meta_json = _meta_json(meta)
+    _check_plain(train_state, "train_state")
+    weights = _plain_weights(model_state)
+
+    folder = run / CHECKPOINT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = _free_stem(run, epoch)
+    weights_path = folder / f"{stem}.safetensors"
+    state_path = folder / f"{stem}.state.pt"
+    atomic_save(weights_path, lambda tmp: save_file(weights, tmp, metadata={"format": "pt", META_KEY: meta_json}))
+    atomic_save(state_path, lambda tmp: torch.save(train_state, tmp))
+
+    record = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "epoch": epoch,
+        "weights": {"file": f"{CHECKPOINT_DIR}/{weights_path.name}", "sha256": _sha256(weights_path),
+                    "bytes": weights_path.stat().st_size},
+        "state": {"file": f"{CHECKPOINT_DIR}/{state_path.name}", "sha256": _sha256(state_path),
+                  "bytes": state_path.stat().st_size},
+        "meta": json.loads(meta_json),
+    }
+    text = json.dumps(record, indent=2) + "\n"
+    # The record is the commit: until its rename, the previous record still names complete files.
+    # best.json goes first, so once last.json names an epoch, everything that epoch implies is committed.
+    if best:
+        atomic_write_text(run / "best.json", text)
+    last = run / "last.json"
+    atomic_write_text(last, text)
+    _collect_garbage(run)
+    return last
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Checkpoint:
+    """What :func:`load_checkpoint` returns."""
+
+    weights: dict[str, torch.Tensor]
+    state: dict  # the train_state as saved ({} for a plain weights file or load_state=False)
+    meta: dict  # the JSON meta (epoch, metrics, model, ...)
+    record: Path  # the record .json read, or the .safetensors file itself for plain weights
+
+
+def _device(map_location) -> str | None:
+    if isinstance(map_location, (str, torch.device)):
+        return str(map_location)
+    return None
+
+
+def _load_weights(path: Path, map_location) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        weights = load_file(path, device="cpu")
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: weights file is missing") from None
+    except Exception as e:  # safetensors raises its own error types for a malformed file
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    device = _device(map_location)
+    if device is not None and device != "cpu":
+        weights = {k: v.to(device) for k, v in weights.items()}
+    return weights, metadata
+
+
+def _verified(run: Path, entry: dict, record: Path) -> Path:
+    path = run / entry["file"]
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file named by {record.name} is missing")
+    digest = _sha256(path)
+    if digest != entry["sha256"]:
+        raise CheckpointError(
+            f"{path}: sha256 mismatch (record {record.name} expects {entry['sha256']}, file has {digest}); "
+            "the file is corrupt or was changed after saving"
+        )
+    return path
+
+
+def _record_path(path: Path, tag: str) -> Path:
+    if path.is_dir():
+        record = path / f"{tag}.json"
+        if not record.is_file():
+            found = sorted(p.stem for p in path.glob("*.json") if p.stem in RECORDS)
+            have = f"records here: {', '.join(found)}" if found else "no checkpoint saved here yet"
+            raise CheckpointError(f"{path}: no {tag}.json ({have})")
+        return record
+    return path
+
+
+def load_checkpoint(path, tag: str = "last", map_location="cpu", load_state: bool = True) -> Checkpoint:
+    """Load a checkpoint from a run folder (its ``{tag}.json``), a record .json, or a plain .safetensors.
+
+    Files named by a record are checked against their sha256. ``map_location`` is passed to
+    ``torch.load`` for the state; weights move to it when it names a device.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such run folder or checkpoint file")
+    if path.is_file() and path.suffix == ".safetensors":
+        weights, metadata = _load_weights(path, map_location)
+        try:
+            meta = json.loads(metadata[META_KEY]) if META_KEY in metadata else {
+                k: v for k, v in metadata.items() if k != "format"}
+        except json.JSONDecodeError:
+            meta = {}
+        return Checkpoint(weights=weights, state={}, meta=meta, record=path)
+
+    record = _record_path(path, tag)
+    if record.suffix != ".json":
+        raise CheckpointError(f"{record}: expected a run folder, a record .json or a .safetensors file")
+    data = _read_record(record)
+    run = record.parent
+    needed = [("weights", data["weights"])] + ([("state", data["state"])] if load_state else [])
+    missing = [str(run / e["file"]) for _, e in needed if not (run / e["file"]).is_file()]
+    if missing:
+        raise CheckpointError(f"{record}: names files that are missing: {', '.join(missing)}")
+
+    weights, _ = _load_weights(_verified(run, data["weights"], record), map_location)
+    state = {}
+    if load_state:
+        state_path = _verified(run, data["state"], record)
+        try:
+            state = torch.load(state_path, map_location=map_location, weights_only=True)
+        except Exception as e:  # an unpickling error means the file holds more than plain data
+            raise CheckpointError(f"{state_path}: cannot load train state with weights_only=True ({e})") from None
+    return Checkpoint(weights=weights, state=state, meta=data.get("meta", {}), record=record)
+
+
+def export_weights(run_dir, path, tag: str = "best") -> Path:
+    """Copy the weights that ``run_dir/{tag}.json`` names (checked) to a plain ``.safetensors`` file.
+
+    The copy carries the checkpoint meta in its safetensors header.
+    """
+    run = Path(run_dir)
+    record = _record_path(run, tag)
+    data = _read_record(record)
+    source = _verified(record.parent, data["weights"], record)
+    path = Path(path)
+    atomic_save(path, lambda tmp: shutil.copyfile(source, tmp))
+    return path

@@ -1,0 +1,76 @@
+"""DistributedDataParallel set-up for runs started by ``torchrun``; a no-op for a single process.
+
+``torchrun --nproc_per_node=N -m inceptionkit train ...`` sets RANK, LOCAL_RANK and WORLD_SIZE; we
+then join the process group (nccl on GPUs, gloo on CPUs), give each process its device, and let
+only rank 0 print, log and write files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine")
+    return device
+
+
+def setup(device: str = "auto") -> DistInfo:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); otherwise one process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo(device=pick_device(device))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    base = pick_device(device)
+    if base.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        base = torch.device("cuda", local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if base.type == "cuda" else "gloo")
+    return DistInfo(rank, world_size, local_rank, base)
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_finite(value: torch.Tensor, info: DistInfo) -> bool:
+    """True when ``value`` is finite on every process (so all ranks stop together on a NaN)."""
+    flag = torch.isfinite(value.detach()).all().to(torch.float32).reshape(1)
+    if info.distributed:
+        flag = flag.to(info.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item() > 0)
+
+
+def reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum a small tensor of counts over all processes."""
+    if info.distributed:
+        values = values.to(info.device)
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values.cpu()

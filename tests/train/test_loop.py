@@ -1,0 +1,112 @@
+"""The training loop: run files, resume equivalence, NaN handling, DDP with two gloo processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from inceptionkit.cli.main import app
+from inceptionkit.train import TrainConfig, TrainingDiverged, fit
+from inceptionkit.train import loop as loop_module
+from inceptionkit.train.checkpoint import load_checkpoint
+
+
+def small(out, **overrides) -> TrainConfig:
+    """A tiny run: googlenet_cifar at 1/8 width on 16x16 digits, 3 steps per epoch."""
+    config = dict(model="googlenet_cifar", model_kwargs={"width": 0.125}, input_size=(3, 16, 16), epochs=3,
+                  batch_size=16, max_steps=3, progress=False, out=str(out), amp="none")
+    config.update(overrides)
+    return TrainConfig(**config)
+
+
+def weights(run, tag="last"):
+    return load_checkpoint(run, tag, load_state=False).weights
+
+
+def test_a_run_writes_metrics_history_plots_and_checkpoints(tmp_path):
+    metrics = fit(small(tmp_path / "run"))
+    run = tmp_path / "run"
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert 0.0 <= saved["test_top1"] <= 1.0 and 0.0 <= saved["val_top1"] <= 1.0
+    assert saved["epochs"] == 3 and saved["seconds"] > 0 and saved["data"] == "digits"
+    assert len(json.loads((run / "history.json").read_text())) == 3
+    assert (run / "history.csv").read_text().splitlines()[0].startswith("epoch,")
+    for name in ("curves.png", "confusion.png", "last.json", "best.json", "config.json"):
+        assert (run / name).stat().st_size > 0, name
+    assert any(f.name.startswith("events.out.tfevents") for f in (run / "tensorboard").iterdir())
+    assert load_checkpoint(run, "last").meta["epoch"] == 3
+    # the test accuracy is that of the best checkpoint on the test split
+    best = load_checkpoint(run, "best", load_state=False)
+    assert best.meta["metrics"]["val_top1"] == saved["val_top1"]
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch):
+    fit(small(tmp_path / "straight"))
+    real = loop_module._train_epoch
+
+    def dies_in_epoch_3(*args, **kwargs):
+        if args[10] == 2:  # the epoch argument: a kill in the middle of the third epoch
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "_train_epoch", dies_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(small(tmp_path / "broken"))
+    assert load_checkpoint(tmp_path / "broken", "last").meta["epoch"] == 2
+    monkeypatch.setattr(loop_module, "_train_epoch", real)
+    fit(TrainConfig(progress=False), resume=tmp_path / "broken")
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "broken")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    history = json.loads((tmp_path / "broken" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = loop_module.compute_loss
+    calls = {"n": 0}
+
+    def nan_after_one_epoch(*args):
+        calls["n"] += 1
+        total, main = real(*args)
+        return (total * float("nan"), main) if calls["n"] > 3 else (total, main)
+
+    monkeypatch.setattr(loop_module, "compute_loss", nan_after_one_epoch)
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 2, step 1.*last good checkpoint"):
+        fit(small(tmp_path / "run"))
+    good = load_checkpoint(tmp_path / "run", "last")
+    assert good.meta["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in good.weights.values())
+
+    calls["n"] = 0  # the command line: one clear line, exit code 3
+    result = CliRunner().invoke(app, ["train", "googlenet_cifar", "--width", "0.125", "--input", "3x16x16",
+                                      "--epochs", "2", "--max-steps", "3", "--batch-size", "16", "--quiet",
+                                      "--amp", "none", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 3, result.output
+    assert "the loss became nan" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    """torchrun, 2 CPU processes, gloo: both ranks end identical and equal to a single-process run (1e-5)."""
+    args = ["train", "teaching_cifar10", "--epochs", "1", "--max-steps", "3", "--batch-size", "16",
+            "--no-augment", "--amp", "none", "--quiet", "--recipe", "v1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+         "-m", "inceptionkit", *args, "--out", str(tmp_path / "ddp")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "one")])
+    assert single.exit_code == 0, single.output
+    ours, theirs = weights(tmp_path / "ddp"), weights(tmp_path / "one")
+    assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-5
+    assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["world_size"] == 2
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "ddp").rglob("*"))
