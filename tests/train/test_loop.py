@@ -110,3 +110,19 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-5
     assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["world_size"] == 2
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "ddp").rglob("*"))
+
+
+def test_a_finished_run_is_never_overwritten(tmp_path):
+    fit(small(tmp_path / "run", epochs=1, max_steps=1))
+    before = (tmp_path / "run" / "last.json").read_text()
+    with pytest.raises(ValueError, match="already holds a run: continue it with --resume"):
+        fit(small(tmp_path / "run", epochs=1, max_steps=1))
+    assert (tmp_path / "run" / "last.json").read_text() == before
+
+
+@pytest.mark.slow
+def test_digits_reach_95_percent(tmp_path):
+    """The embedded default, fast: 1/4-width googlenet_cifar at 16x16, 6 epochs (the 98% run is in docs/training.md)."""
+    metrics = fit(TrainConfig(model="googlenet_cifar", model_kwargs={"width": 0.25}, input_size=(3, 16, 16),
+                              epochs=6, progress=False, out=str(tmp_path / "digits")))
+    assert metrics["test_top1"] >= 0.95, metrics

@@ -116,7 +116,8 @@ def data_size(config: TrainConfig) -> tuple[int, int, int]:
 def load_splits(config: TrainConfig) -> DataSplits:
     cfg = model_config(config.model)
     return load_data(config.data, data_size(config), mean=cfg.mean, std=cfg.std, augment=config.augment,
-                     seed=config.seed, download=config.download)
+                     seed=config.seed, download=config.download, crop_pct=cfg.crop_pct,
+                     interpolation=cfg.interpolation)
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -210,6 +211,10 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     if recipe.batch_size % info.world_size:
         raise ValueError(f"batch size {recipe.batch_size} does not split over {info.world_size} processes")
     device, amp = info.device, resolve_amp(config.amp, info.device)
+    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    if resumed is None and (run_dir / "last.json").exists():
+        raise ValueError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
+    config.out = str(run_dir)
     seed_everything(config.seed)
     data = load_splits(config)
     model = build_model(config, data).to(device)
@@ -217,8 +222,6 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    run_dir = Path(config.out) if config.out else default_run_dir(config)
-    config.out = str(run_dir)
 
     sampler = DistributedSampler(data.train, num_replicas=info.world_size, rank=info.rank, shuffle=True,
                                  seed=config.seed, drop_last=True)
@@ -317,9 +320,11 @@ def _train_epoch(net, loader, steps, optimizer, scheduler, scaler, recipe, confi
         if not distributed.all_finite(loss, info):
             if bar is not None:
                 bar.close()
+            kept = (f"the last good checkpoint (epoch {epoch}) is kept in {run_dir}" if epoch
+                    else "no epoch had finished, so there is no checkpoint yet")
             raise TrainingDiverged(
                 f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: training stopped before the "
-                f"weights were touched; the last good checkpoint is kept in {run_dir} (try a lower --lr)"
+                f"weights were touched; {kept} (try a lower --lr)"
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
