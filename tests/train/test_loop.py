@@ -108,7 +108,8 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert single.exit_code == 0, single.output
     ours, theirs = weights(tmp_path / "ddp"), weights(tmp_path / "one")
     assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-5
-    assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["world_size"] == 2
+    ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert ddp_metrics["world_size"] == 2 and ddp_metrics["ranks_identical"] is True
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "ddp").rglob("*"))
 
 
@@ -126,3 +127,15 @@ def test_digits_reach_95_percent(tmp_path):
     metrics = fit(TrainConfig(model="googlenet_cifar", model_kwargs={"width": 0.25}, input_size=(3, 16, 16),
                               epochs=6, progress=False, out=str(tmp_path / "digits")))
     assert metrics["test_top1"] >= 0.95, metrics
+
+
+def test_eval_command_and_bf16_autocast(tmp_path):
+    metrics = fit(small(tmp_path / "run", epochs=1, max_steps=2, amp="bf16"))
+    assert metrics["amp"] == "bfloat16"
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), "--split", "test", "--amp", "bf16", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["count"] == 180 and data["data"] == "digits"  # 10% of the 1,797 digits
+    assert data["top1"] == metrics["test_top1"] and data["top5"] == metrics["test_top5"]
+    missing = CliRunner().invoke(app, ["eval", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output

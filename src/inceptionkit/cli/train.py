@@ -79,6 +79,7 @@ def eval_cmd(
     split: str = typer.Option("test", "--split", help="test, val or train"),
     tag: str = typer.Option("best", "--tag", help="best or last (run folders)"),
     model: str = typer.Option(None, "--model", help="network name, for a bare .safetensors file"),
+    amp: str = typer.Option("auto", "--amp", help="auto, bf16, fp16 (GPU) or none"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Top-1, top-5 and loss of a checkpoint on a data split."""
@@ -103,7 +104,7 @@ def eval_cmd(
     net.load_state_dict(ckpt.weights)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)
-    result = evaluate(net, DataLoader(getattr(splits, split), 256), device, resolve_amp("auto", device),
+    result = evaluate(net, DataLoader(getattr(splits, split), 256), device, resolve_amp(amp, device),
                       num_classes=splits.num_classes)
     out = dict(top1=result["top1"], top5=result["top5"], loss=result["loss"], count=result["count"],
                split=split, data=splits.name, model=name)

@@ -74,3 +74,16 @@ def reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
         values = values.to(info.device)
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values.cpu()
+
+
+@torch.no_grad()
+def same_on_all_ranks(model: torch.nn.Module, info: DistInfo) -> bool:
+    """True when every process holds exactly the same parameters (a position-weighted checksum)."""
+    flat = torch.cat([p.detach().reshape(-1).double().cpu() for p in model.parameters()])
+    position = torch.arange(1, flat.numel() + 1, dtype=torch.float64)
+    digest = torch.stack([flat.sum(), (flat * position).sum(), (flat * flat).sum()])
+    if not info.distributed:
+        return True
+    gathered = [torch.zeros_like(digest).to(info.device) for _ in range(info.world_size)]
+    dist.all_gather(gathered, digest.to(info.device))
+    return all(torch.equal(g.cpu(), gathered[0].cpu()) for g in gathered)

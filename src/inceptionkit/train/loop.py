@@ -278,6 +278,7 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
                 torch.distributed.barrier()
     finally:
         board.close()
+    identical = distributed.same_on_all_ranks(model, info)
 
     result = {}
     if info.is_main:
@@ -292,7 +293,8 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
             seconds=time.perf_counter() - started + sum(r["seconds"] for r in history.rows[:start_epoch]),
             images_per_s=last.get("images_per_s"), model=config.model, data=data.name, recipe=recipe.name,
             amp=str(amp).replace("torch.", "") if amp else "none", channels_last=config.channels_last,
-            world_size=info.world_size, classes=data.classes, skipped_images=data.skipped, run_dir=str(run_dir),
+            world_size=info.world_size, ranks_identical=identical, classes=data.classes,
+            skipped_images=data.skipped, run_dir=str(run_dir),
         )
         atomic_write_text(run_dir / "metrics.json", json.dumps(result, indent=2))
     return result
