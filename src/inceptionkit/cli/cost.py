@@ -21,7 +21,7 @@ from ..cost import (
     table1,
 )
 from ..cost.counting import dims
-from ..cost.table1 import FILTER_COLUMNS, stage_table
+from ..cost.table1 import stage_table
 from ..models import create_model, model_config
 from ..models.googlenet import InceptionModule, NaiveInception
 from .common import console, parse_size, user_errors
@@ -159,7 +159,7 @@ def table_cmd(
         if as_json:
             console.print_json(json.dumps(result.to_dict()))
             return
-        _print_table1(result)
+        console.print(str(result), highlight=False, soft_wrap=True)
         return
     rows = stage_table(model, config.input_size)
     if as_json:
@@ -172,31 +172,6 @@ def table_cmd(
         table.add_row(r.name, r.type, r.output_size, str(r.depth or ""), f"{r.params:,}" if r.params else "",
                       f"{r.macs / 1e6:.1f}M" if r.macs else "")
     console.print(table)
-
-
-def _print_table1(result) -> None:
-    with_paper = any(r.paper_params_k is not None for r in result.rows)
-    table = Table(title=f"GoogLeNet Table 1 from the model, input {dims(result.input_size)} "
-                        "(params: weights in K of 1024; ops: multiply-adds in M)")
-    columns = ["type", "patch size/stride", "output size", "depth", *FILTER_COLUMNS, "params", "ops"]
-    columns += ["paper params", "paper ops"] if with_paper else []
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i < 3 else "right")
-    for r in result.rows:
-        cells = [r.type, r.patch, r.output_size, str(r.depth) if r.depth else ""]
-        cells += [str(r.filters[c]) if c in r.filters else "" for c in FILTER_COLUMNS]
-        cells += [f"{r.params_k:.1f}K" if r.weights else "", f"{r.ops_m:.1f}M" if r.macs else ""]
-        if with_paper:
-            cells += [f"{r.paper_params_k:g}K" if r.paper_params_k is not None else "",
-                      (f"{r.paper_ops_m:g}M" if r.paper_ops_m is not None else "") + (" *" if r.note else "")]
-        table.add_row(*cells)
-    console.print(table)
-    console.print(f"total {result.total_weights / 1024:,.1f}K weights, {result.total_macs / 1e6:,.1f}M multiply-adds; "
-                  f"depth {result.depth} layers with parameters, {result.depth_with_pooling} counting pooling")
-    for r in result.rows:
-        if r.note:
-            label = r.type if r.type.startswith("inception") else f"{r.type} {r.patch}"
-            console.print(f"* {label}: {r.note}", highlight=False)
 
 
 @user_errors
