@@ -6,4 +6,4 @@ cd "$(dirname "$0")"
 source scripts/env.sh
 inceptionkit list
 inceptionkit summary "${1:-googlenet}"
-inceptionkit train googlenet_cifar --width 0.25 --epochs 12 --quiet   # writes runs/googlenet_cifar-digits[-N]/
+inceptionkit train googlenet_cifar --width 0.25 --epochs 12 # writes runs/googlenet_cifar-digits[-N]/

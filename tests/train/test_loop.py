@@ -139,3 +139,28 @@ def test_eval_command_and_bf16_autocast(tmp_path):
     assert data["top1"] == metrics["test_top1"] and data["top5"] == metrics["test_top5"]
     missing = CliRunner().invoke(app, ["eval", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_non_finite_gradients_stop_the_run_before_the_weights(tmp_path, monkeypatch):
+    real = loop_module.compute_loss
+    calls = {"n": 0}
+
+    def huge_after_one_epoch(*args):
+        calls["n"] += 1
+        total, main = real(*args)
+        return (total * 1e38, main) if calls["n"] > 3 else (total, main)  # a finite loss, overflowing gradients
+
+    monkeypatch.setattr(loop_module, "compute_loss", huge_after_one_epoch)
+    with pytest.raises(TrainingDiverged, match=r"gradients became non-finite at epoch 2, step 1"):
+        fit(small(tmp_path / "run"))
+    good = load_checkpoint(tmp_path / "run", "last")
+    assert good.meta["epoch"] == 1 and all(torch.isfinite(t).all() for t in good.weights.values())
+
+
+def test_sizes_a_network_cannot_train_on_are_refused_before_loading_data(tmp_path):
+    with pytest.raises(ValueError, match=r"aux head 'aux'.*--no-aux"):
+        fit(TrainConfig(model="inception_v3", input_size=(3, 224, 224), progress=False, out=str(tmp_path / "a")))
+    with pytest.raises(ValueError, match="at least 75x75"):
+        fit(TrainConfig(model="inception_v3", input_size=(3, 64, 64), model_kwargs={"aux_logits": False},
+                        progress=False, out=str(tmp_path / "b")))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -14,6 +14,11 @@ if not console.is_terminal and "COLUMNS" not in os.environ:  # piped or captured
 err_console = Console(stderr=True)
 
 
+def main_process() -> bool:
+    """False on the other ranks of a torchrun job, so that an error is printed once."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def user_errors(fn):
     """Turn ValueError/TypeError/FileNotFoundError raised for bad input into ``error: ...``."""
 
@@ -22,7 +27,8 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (ValueError, TypeError, FileNotFoundError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            if main_process():
+                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

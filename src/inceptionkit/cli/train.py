@@ -12,11 +12,11 @@ from torch.utils.data import DataLoader
 from ..train import TrainConfig, TrainingDiverged, evaluate, fit
 from ..train.checkpoint import load_checkpoint
 from ..train.recipes import RECIPES
-from .common import console, err_console, parse_size, user_errors
+from .common import console, err_console, main_process, parse_size, user_errors
 
 
-def _kwargs(width: float | None, drop_rate: float | None, variant: str | None) -> dict:
-    kwargs = {}
+def _kwargs(width: float | None, drop_rate: float | None, variant: str | None, aux: bool | None) -> dict:
+    kwargs = {} if aux is None else {"aux_logits": aux}
     if width is not None:
         kwargs["width"] = width
     if drop_rate is not None:
@@ -40,6 +40,7 @@ def train_cmd(
     width: float = typer.Option(None, "--width", help="filter multiplier (googlenet, googlenet_cifar)"),
     drop_rate: float = typer.Option(None, "--drop-rate", help="dropout before the classifier"),
     variant: str = typer.Option(None, "--variant", help="googlenet: paper or torchvision"),
+    aux: bool = typer.Option(None, "--aux/--no-aux", help="train with the auxiliary heads; default: the network's"),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="random crops/shifts/flips on the train split"),
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(None, "--out", help="run folder; default runs/MODEL-DATA"),
@@ -52,7 +53,7 @@ def train_cmd(
 ) -> None:
     """Train a network; writes checkpoints, history, plots and metrics.json into the run folder."""
     config = TrainConfig(
-        model=model, model_kwargs=_kwargs(width, drop_rate, variant), data=data,
+        model=model, model_kwargs=_kwargs(width, drop_rate, variant, aux), data=data,
         input_size=parse_size(input) if input else None, recipe=recipe, epochs=epochs,
         batch_size=batch_size, lr=lr, amp=amp, channels_last=channels_last, seed=seed, augment=augment,
         out=str(out) if out else None, device=device, workers=workers, max_steps=max_steps, progress=not quiet,
@@ -61,7 +62,8 @@ def train_cmd(
     try:
         metrics = fit(config, resume=resume)
     except TrainingDiverged as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if main_process():
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None
     if metrics:
         console.print(
@@ -100,6 +102,8 @@ def eval_cmd(
     splits = load_splits(config)
     kwargs = dict(meta.get("model_kwargs", {}))
     kwargs.setdefault("num_classes", splits.num_classes)
+    if kwargs["num_classes"] != splits.num_classes:
+        raise ValueError(f"the checkpoint has {kwargs['num_classes']} classes but {splits.name} has {splits.num_classes}")
     net = create_model(name, **kwargs)
     net.load_state_dict(ckpt.weights)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -73,19 +73,20 @@ class InceptionNet(nn.Module):
     # --- forward --------------------------------------------------------------------------
     def _run_trunk(self, x: torch.Tensor, collect_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         aux = []
-        name, shape = "", tuple(x.shape)
+        where, shape = "", tuple(x.shape)
         try:
             for name in self.trunk:
-                shape = tuple(x.shape)
+                where, shape = f"stage {name!r}", tuple(x.shape)
                 x = getattr(self, name)(x)
                 if collect_aux and name in self.aux_taps:
+                    where, shape = f"aux head {self.aux_taps[name]!r} (on {name})", tuple(x.shape)
                     aux.append(getattr(self, self.aux_taps[name])(x))
         except RuntimeError as exc:
             if isinstance(exc, (StageInputError, torch.OutOfMemoryError)):
                 raise
             dims = "x".join(map(str, shape))
             raise StageInputError(
-                f"{type(self).__name__}: stage {name!r} cannot take its input of shape {dims} (batch first): {exc}"
+                f"{type(self).__name__}: {where} cannot take its input of shape {dims} (batch first): {exc}"
             ) from exc
         return x, aux
 

@@ -8,6 +8,7 @@ only rank 0 print, log and write files.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass
 
 import torch
@@ -50,7 +51,8 @@ def setup(device: str = "auto") -> DistInfo:
         torch.cuda.set_device(local_rank)
         base = torch.device("cuda", local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if base.type == "cuda" else "gloo")
+        # rank 0 alone evaluates and writes at each epoch's end while the others wait: allow it an hour
+        dist.init_process_group(backend="nccl" if base.type == "cuda" else "gloo", timeout=timedelta(hours=1))
     return DistInfo(rank, world_size, local_rank, base)
 
 
@@ -66,6 +68,11 @@ def all_finite(value: torch.Tensor, info: DistInfo) -> bool:
         flag = flag.to(info.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return bool(flag.item() > 0)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()
 
 
 def reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:

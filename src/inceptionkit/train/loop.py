@@ -74,7 +74,7 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         raise ValueError(f"amp must be auto, bf16, fp16 or none, got {amp!r}")
     if amp == "auto":
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
         return torch.bfloat16 if cpu_supports_bf16() else None
     if amp == "fp16" and device.type != "cuda":
         raise ValueError("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
@@ -105,6 +105,27 @@ def build_model(config: TrainConfig, data: DataSplits) -> nn.Module:
     kwargs.setdefault("num_classes", data.num_classes)
     kwargs.setdefault("in_chans", data.input_size[0])
     return create_model(config.model, **kwargs)
+
+
+def check_trainable(config: TrainConfig, num_classes: int) -> None:
+    """Build the network on the meta device and run one train-mode step's forward at the data size.
+
+    Catches sizes a network (or its aux heads, which run only in training) cannot take before any
+    data is loaded; the message says how to fix it.
+    """
+    size = data_size(config)
+    kwargs = dict(config.model_kwargs)
+    kwargs.setdefault("num_classes", num_classes)
+    kwargs.setdefault("in_chans", size[0])
+    with torch.device("meta"):
+        model = create_model(config.model, **kwargs).train()
+        try:
+            model(torch.zeros(2, *size))
+        except RuntimeError as exc:
+            hint = (" Train without them (--no-aux), or at their size (--input 3x299x299)."
+                    if "aux head" in str(exc) else f" {config.model} takes at least "
+                    f"{model_config(config.model).min_input}x{model_config(config.model).min_input}.")
+            raise ValueError(f"{config.model} cannot train on {'x'.join(map(str, size))} images: {exc}.{hint}") from None
 
 
 def data_size(config: TrainConfig) -> tuple[int, int, int]:
@@ -195,7 +216,9 @@ def fit(config: TrainConfig, resume: str | Path | None = None) -> dict:
         saved = TrainConfig(**resumed.meta["config"])
         # a resumed run keeps its own settings; only more epochs and the progress display may change
         saved.epochs = config.epochs if config.epochs is not None else saved.epochs
-        saved.progress, saved.out = config.progress, str(Path(resume))
+        run = Path(resume).parent if Path(resume).is_file() else Path(resume)
+        saved.progress, saved.out = config.progress, str(run)
+        saved.device, saved.workers = config.device, config.workers  # the machine may differ
         config = saved
     info = distributed.setup(config.device)
     try:
@@ -211,12 +234,20 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     if recipe.batch_size % info.world_size:
         raise ValueError(f"batch size {recipe.batch_size} does not split over {info.world_size} processes")
     device, amp = info.device, resolve_amp(config.amp, info.device)
+    config.amp = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "none"}[amp]  # a resumed run keeps it
+    if resumed is not None and recipe.epochs < int(resumed.meta["epoch"]):
+        raise ValueError(f"--epochs {recipe.epochs} is fewer than the {resumed.meta['epoch']} epochs the run has done")
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     if resumed is None and (run_dir / "last.json").exists():
         raise ValueError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
     config.out = str(run_dir)
+    check_trainable(config, num_classes=10)  # the class count does not change which sizes work
     seed_everything(config.seed)
+    if not info.is_main:  # rank 0 downloads or unpacks first; the others then read what it wrote
+        distributed.barrier(info)
     data = load_splits(config)
+    if info.is_main:
+        distributed.barrier(info)
     model = build_model(config, data).to(device)
     if info.distributed and device.type == "cuda":  # BN statistics over the global batch (SyncBN is GPU-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -226,8 +257,9 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     sampler = DistributedSampler(data.train, num_replicas=info.world_size, rank=info.rank, shuffle=True,
                                  seed=config.seed, drop_last=True)
     per_rank = recipe.batch_size // info.world_size
-    train_loader = DataLoader(data.train, per_rank, sampler=sampler, drop_last=True, num_workers=config.workers)
-    val_loader = DataLoader(data.val, 256, num_workers=config.workers)
+    loading = dict(num_workers=config.workers, pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
+    train_loader = DataLoader(data.train, per_rank, sampler=sampler, drop_last=True, **loading)
+    val_loader = DataLoader(data.val, 256, **loading)
     steps = len(train_loader) if config.max_steps is None else min(len(train_loader), config.max_steps)
     optimizer = build_optimizer(recipe, model)
     scheduler = build_scheduler(recipe, optimizer, steps, recipe.epochs)
@@ -242,14 +274,20 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
         best_top1 = float(resumed.meta.get("best_val_top1", -1.0))
         history = History.load(run_dir)
         history.truncate(start_epoch)
-    net = nn.parallel.DistributedDataParallel(model) if info.distributed else model
+    if info.distributed:
+        ids = [info.local_rank] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    else:
+        net = model
 
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", json.dumps(asdict(config), indent=2))
     board = _Board(run_dir, info.is_main)
-    meta_base = dict(model=config.model, model_kwargs=dict(num_classes=data.num_classes, in_chans=data.input_size[0],
-                                                           **config.model_kwargs),
+    model_kwargs = dict(config.model_kwargs)
+    model_kwargs.setdefault("num_classes", data.num_classes)
+    model_kwargs.setdefault("in_chans", data.input_size[0])
+    meta_base = dict(model=config.model, model_kwargs=model_kwargs,
                      classes=data.classes, data=data.name, recipe=asdict(recipe), config=asdict(config))
     try:
         for epoch in range(start_epoch, recipe.epochs):
@@ -266,8 +304,8 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
                 state = dict(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                              scaler=scaler.state_dict(), torch_rng=torch.get_rng_state())
                 meta = dict(meta_base, epoch=epoch + 1, metrics=row, best_val_top1=best_top1)
+                history.save(run_dir)  # before the commit: a resumed run truncates rows past its checkpoint
                 save_checkpoint(run_dir, model.state_dict(), state, meta, best=is_best)
-                history.save(run_dir)
                 plot_curves(history, run_dir / "curves.png")
                 board.log(row, epoch + 1)
                 if config.progress:
@@ -284,7 +322,7 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     if info.is_main:
         best = load_checkpoint(run_dir, "best", load_state=False)
         model.load_state_dict(best.weights)
-        test = evaluate(model, DataLoader(data.test, 256), device, amp, config.channels_last, data.num_classes)
+        test = evaluate(model, DataLoader(data.test, 256, num_workers=config.workers), device, amp, config.channels_last, data.num_classes)
         plot_confusion(test["confusion"], data.classes, run_dir / "confusion.png")
         last = history.rows[-1] if history.rows else {}
         result = dict(
@@ -300,51 +338,64 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     return result
 
 
+def _kept(epoch: int, run_dir: Path) -> str:
+    if epoch:
+        return f"the last good checkpoint (epoch {epoch}) is kept in {run_dir}"
+    return "no epoch had finished, so there is no checkpoint yet"
+
+
 def _train_epoch(net, loader, steps, optimizer, scheduler, scaler, recipe, config, info, amp, epoch, run_dir) -> dict:
     device = info.device
     net.train()
-    loss_sum, correct, seen = torch.zeros((), dtype=torch.float64), 0, 0
+    loss_sum, correct, seen = torch.zeros((), dtype=torch.float64, device=device), 0, 0
     started = time.perf_counter()
     bar = None
     if config.progress and info.is_main:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False, dynamic_ncols=True)
-    for step, (x, y) in enumerate(loader):
-        if step >= steps:
-            break
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if config.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
-            output = net(x)
-        loss, main = compute_loss(recipe, output, y)
-        if not distributed.all_finite(loss, info):
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False, dynamic_ncols=True,
+                   disable=None)  # None: no bar when the output is not a terminal (logs, CI)
+    try:
+        for step, (x, y) in enumerate(loader):
+            if step >= steps:
+                break
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(device, amp):
+                output = net(x)
+            loss, main = compute_loss(recipe, output, y)
+            if not distributed.all_finite(loss, info):
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: training stopped before the "
+                    f"weights were touched; {_kept(epoch, run_dir)} (try a lower --lr)"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            norm = None
+            if recipe.clip_grad_norm:
+                scaler.unscale_(optimizer)
+                norm = nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_grad_norm)
+            elif not scaler.is_enabled():
+                norm = nn.utils.get_total_norm([p.grad for p in net.parameters() if p.grad is not None])
+            if norm is not None and not scaler.is_enabled() and not distributed.all_finite(norm, info):
+                raise TrainingDiverged(  # fp16's scaler skips such steps itself; without it they would poison the weights
+                    f"the gradients became non-finite at epoch {epoch + 1}, step {step + 1} (the loss was {loss.item()}): "
+                    f"training stopped before the weights were touched; {_kept(epoch, run_dir)} (try a lower --lr)"
+                )
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += main.detach().double() * y.numel()
+            correct += (logits_of(output).argmax(1) == y).sum().item()
+            seen += y.numel()
             if bar is not None:
-                bar.close()
-            kept = (f"the last good checkpoint (epoch {epoch}) is kept in {run_dir}" if epoch
-                    else "no epoch had finished, so there is no checkpoint yet")
-            raise TrainingDiverged(
-                f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}: training stopped before the "
-                f"weights were touched; {kept} (try a lower --lr)"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if recipe.clip_grad_norm:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_grad_norm)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        loss_sum += main.detach().double() * y.numel()
-        correct += (logits_of(output).argmax(1) == y).sum().item()
-        seen += y.numel()
+                rate = seen * info.world_size / (time.perf_counter() - started)
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+                bar.update(1)
+    finally:
         if bar is not None:
-            rate = seen * info.world_size / (time.perf_counter() - started)
-            bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.close()
     totals = distributed.reduce_sum(torch.tensor([loss_sum.item(), correct, seen], dtype=torch.float64), info)
     seconds = time.perf_counter() - started
     loss_total, correct_total, seen_total = totals.tolist()
