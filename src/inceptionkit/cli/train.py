@@ -28,7 +28,7 @@ def _kwargs(width: float | None, drop_rate: float | None, variant: str | None, a
 
 @user_errors
 def train_cmd(
-    model: str = typer.Argument("googlenet_cifar", help="registered network name"),
+    model: str = typer.Argument(None, help="registered network name (not needed with --resume)"),
     data: str = typer.Option(None, "--data", help="digits (default), cifar10[:DIR], fer2013:FILE.csv, or a folder"),
     recipe: str = typer.Option("fast", "--recipe", help=f"one of {', '.join(RECIPES)}"),
     epochs: int = typer.Option(None, "--epochs", help="default: the recipe's"),
@@ -52,8 +52,11 @@ def train_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars or per-epoch lines"),
 ) -> None:
     """Train a network; writes checkpoints, history, plots and metrics.json into the run folder."""
+    if model is None and resume is None:
+        raise ValueError("name a network to train (e.g. `inceptionkit train googlenet_cifar --width 0.25`) "
+                         "or a run to continue with --resume RUN_DIR")
     config = TrainConfig(
-        model=model, model_kwargs=_kwargs(width, drop_rate, variant, aux), data=data,
+        model=model or "googlenet_cifar", model_kwargs=_kwargs(width, drop_rate, variant, aux), data=data,
         input_size=parse_size(input) if input else None, recipe=recipe, epochs=epochs,
         batch_size=batch_size, lr=lr, amp=amp, channels_last=channels_last, seed=seed, augment=augment,
         out=str(out) if out else None, device=device, workers=workers, max_steps=max_steps, progress=not quiet,
