@@ -37,6 +37,11 @@ def _ints(text: str, count: int, what: str) -> list[int]:
     return values
 
 
+def _check_grid(in_chs: int, size: int) -> None:
+    if in_chs <= 0 or size <= 0:
+        raise ValueError(f"--in and --size must be positive, got {in_chs} and {size}")
+
+
 REDUCED_HELP = "#1x1,#3x3 reduce,#3x3,#5x5 reduce,#5x5,pool proj (Table 1's columns), e.g. 64,96,128,16,32,32"
 
 
@@ -79,8 +84,7 @@ def cost_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Per-layer parameters and multiply-adds of one module you describe (weights only)."""
-    if in_chs <= 0 or size <= 0:
-        raise ValueError(f"--in and --size must be positive, got {in_chs} and {size}")
+    _check_grid(in_chs, size)
     title, module = _module_from_options(in_chs, reduced, naive, convs)
     result = summary(module, (in_chs, size, size), depth=3, title=title)
     leaves = [row for row in result.rows if row.type in ("BasicConv", "MaxPool2d", "AvgPool2d")]
@@ -109,8 +113,7 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Side by side: naive vs reduced module, 5x5 vs two 3x3, NxN vs 1xN + Nx1, or your own stacks."""
-    if in_chs <= 0 or size <= 0:
-        raise ValueError(f"--in and --size must be positive, got {in_chs} and {size}")
+    _check_grid(in_chs, size)
     chosen = [bool(reduced), two_3x3, asymmetric is not None, bool(stack)]
     if sum(chosen) != 1:
         raise ValueError("give exactly one of --reduced, --two-3x3, --asymmetric N or --stack (repeated)")
