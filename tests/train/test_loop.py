@@ -110,6 +110,10 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert max((ours[k] - theirs[k]).abs().max().item() for k in ours) < 1e-5
     ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert ddp_metrics["world_size"] == 2 and ddp_metrics["ranks_identical"] is True
+    # validation is sharded over the two processes and summed: the same figures as one process
+    ddp_rows, one_rows = (json.loads((tmp_path / r / "history.json").read_text()) for r in ("ddp", "one"))
+    assert ddp_rows[0]["val_top1"] == one_rows[0]["val_top1"]
+    assert ddp_rows[0]["val_loss"] == pytest.approx(one_rows[0]["val_loss"], rel=1e-5)
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "ddp").rglob("*"))
 
 

@@ -76,7 +76,7 @@ def barrier(info: DistInfo) -> None:
 
 
 def reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Sum a small tensor of counts over all processes."""
+    """Sum a small tensor of counts (or a confusion matrix) over all processes."""
     if info.distributed:
         values = values.to(info.device)
         dist.all_reduce(values, op=dist.ReduceOp.SUM)

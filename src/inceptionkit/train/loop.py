@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from ..data import DataSplits, load_data
 from ..models import create_model, model_config
@@ -153,8 +153,12 @@ def default_run_dir(config: TrainConfig) -> Path:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None = None,
-             channels_last: bool = False, num_classes: int | None = None) -> dict:
-    """Loss, top-1 and top-5 (fractions) and the confusion matrix of ``model`` over ``loader``."""
+             channels_last: bool = False, num_classes: int | None = None,
+             info: distributed.DistInfo | None = None) -> dict:
+    """Loss, top-1 and top-5 (fractions) and the confusion matrix of ``model`` over ``loader``.
+
+    Under torchrun (``info`` distributed) each process passes its own shard and gets the totals of all.
+    """
     was_training = model.training
     model.eval()
     loss_sum, top1, top5, count = 0.0, 0, 0, 0
@@ -174,11 +178,17 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: to
         targets.append(y.cpu())
         predictions.append(best[:, 0].cpu())
     model.train(was_training)
+    targets = torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long)
+    predictions = torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.long)
+    classes = num_classes or int(max(targets.max(), predictions.max()) + 1)
+    confusion = confusion_matrix(targets, predictions, classes)
+    if info is not None and info.distributed:
+        sums = distributed.reduce_sum(torch.tensor([loss_sum, top1, top5, count], dtype=torch.float64), info)
+        loss_sum, top1, top5, count = sums.tolist()
+        confusion = distributed.reduce_sum(confusion, info)
     if count == 0:
         raise ValueError("the evaluation split is empty")
-    classes = num_classes or int(max(torch.cat(targets).max(), torch.cat(predictions).max()) + 1)
-    return dict(loss=loss_sum / count, top1=top1 / count, top5=top5 / count, count=count,
-                confusion=confusion_matrix(torch.cat(targets), torch.cat(predictions), classes))
+    return dict(loss=loss_sum / count, top1=top1 / count, top5=top5 / count, count=int(count), confusion=confusion)
 
 
 class _Board:
@@ -259,7 +269,8 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     per_rank = recipe.batch_size // info.world_size
     loading = dict(num_workers=config.workers, pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
     train_loader = DataLoader(data.train, per_rank, sampler=sampler, drop_last=True, **loading)
-    val_loader = DataLoader(data.val, 256, **loading)
+    val_shard = Subset(data.val, range(info.rank, len(data.val), info.world_size))  # every process a share
+    val_loader = DataLoader(val_shard, 256, **loading)
     steps = len(train_loader) if config.max_steps is None else min(len(train_loader), config.max_steps)
     optimizer = build_optimizer(recipe, model)
     scheduler = build_scheduler(recipe, optimizer, steps, recipe.epochs)
@@ -295,8 +306,8 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
             sampler.set_epoch(epoch)
             row = _train_epoch(net, train_loader, steps, optimizer, scheduler, scaler, recipe, config, info, amp,
                                epoch, run_dir)
+            val = evaluate(model, val_loader, device, amp, config.channels_last, data.num_classes, info)
             if info.is_main:
-                val = evaluate(model, val_loader, device, amp, config.channels_last, data.num_classes)
                 row.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"])
                 history.append(row)
                 is_best = val["top1"] > best_top1
@@ -322,7 +333,8 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     if info.is_main:
         best = load_checkpoint(run_dir, "best", load_state=False)
         model.load_state_dict(best.weights)
-        test = evaluate(model, DataLoader(data.test, 256, num_workers=config.workers), device, amp, config.channels_last, data.num_classes)
+        test_loader = DataLoader(data.test, 256, num_workers=config.workers)
+        test = evaluate(model, test_loader, device, amp, config.channels_last, data.num_classes)
         plot_confusion(test["confusion"], data.classes, run_dir / "confusion.png")
         last = history.rows[-1] if history.rows else {}
         result = dict(
