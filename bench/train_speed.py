@@ -13,16 +13,18 @@ median images/s of each and the ratio of ours to the plain loop's best setting.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from inceptionkit import create_model
 from inceptionkit.train import TrainConfig, fit
-from inceptionkit.train.loop import cpu_supports_bf16, resolve_amp
+from inceptionkit.train.precision import cpu_supports_bf16, resolve_amp
 
 BATCH = 64
 
@@ -54,9 +56,6 @@ def ours(width: float, steps: int) -> float:
         config = TrainConfig(model="googlenet_cifar", model_kwargs={"width": width}, epochs=2, batch_size=BATCH,
                              progress=False, out=out, max_steps=steps)
         fit(config)
-        import json
-        from pathlib import Path
-
         rows = json.loads((Path(out) / "history.json").read_text())
         return rows[-1]["images_per_s"]
 

@@ -89,7 +89,8 @@ def eval_cmd(
 ) -> None:
     """Top-1, top-5 and loss of a checkpoint on a data split."""
     from ..models import create_model
-    from ..train.loop import load_splits, resolve_amp
+    from ..train.loop import load_splits
+    from ..train.precision import resolve_amp
 
     ckpt = load_checkpoint(checkpoint, tag, load_state=False)
     meta = ckpt.meta

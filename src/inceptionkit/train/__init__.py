@@ -1,6 +1,7 @@
 """Training: data in, the papers' recipes or a fast default, checkpoints that survive, DDP under torchrun."""
 
-from .loop import TrainConfig, TrainingDiverged, evaluate, fit
+from .evaluate import evaluate
+from .loop import TrainConfig, TrainingDiverged, fit
 from .recipes import RECIPES, Recipe, compute_loss, get_recipe
 
 __all__ = ["RECIPES", "Recipe", "TrainConfig", "TrainingDiverged", "compute_loss", "evaluate", "fit", "get_recipe"]

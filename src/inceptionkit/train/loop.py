@@ -10,7 +10,6 @@ the same loop runs DistributedDataParallel and only rank 0 prints or writes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
@@ -26,8 +25,10 @@ from ..data import DataSplits, load_data
 from ..models import create_model, model_config
 from . import distributed
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .evaluate import evaluate
 from .history import History
-from .plots import confusion_matrix, plot_confusion, plot_curves
+from .plots import plot_confusion, plot_curves
+from .precision import autocast, resolve_amp
 from .recipes import Recipe, build_optimizer, build_scheduler, compute_loss, get_recipe, logits_of
 
 
@@ -55,36 +56,6 @@ class TrainConfig:
     max_steps: int | None = None  # cap on optimizer steps per epoch (smoke runs, tests)
     progress: bool = True
     download: bool = False
-
-
-# --- precision -------------------------------------------------------------------------------------
-
-
-def cpu_supports_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device``; ``auto`` picks bf16 where the hardware has it."""
-    if amp not in ("auto", "bf16", "fp16", "none"):
-        raise ValueError(f"amp must be auto, bf16, fp16 or none, got {amp!r}")
-    if amp == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else None
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 # --- pieces ----------------------------------------------------------------------------------------
@@ -149,46 +120,6 @@ def default_run_dir(config: TrainConfig) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None = None,
-             channels_last: bool = False, num_classes: int | None = None,
-             info: distributed.DistInfo | None = None) -> dict:
-    """Loss, top-1 and top-5 (fractions) and the confusion matrix of ``model`` over ``loader``.
-
-    Under torchrun (``info`` distributed) each process passes its own shard and gets the totals of all.
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum, top1, top5, count = 0.0, 0, 0, 0
-    targets, predictions = [], []
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        if channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
-            logits = logits_of(model(x)).float()
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        k = min(5, logits.shape[1])
-        best = logits.topk(k, dim=1).indices
-        top1 += (best[:, 0] == y).sum().item()
-        top5 += (best == y[:, None]).any(dim=1).sum().item()
-        count += y.numel()
-        targets.append(y.cpu())
-        predictions.append(best[:, 0].cpu())
-    model.train(was_training)
-    targets = torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long)
-    predictions = torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.long)
-    classes = num_classes or int(max(targets.max(), predictions.max()) + 1)
-    confusion = confusion_matrix(targets, predictions, classes)
-    if info is not None and info.distributed:
-        sums = distributed.reduce_sum(torch.tensor([loss_sum, top1, top5, count], dtype=torch.float64), info)
-        loss_sum, top1, top5, count = sums.tolist()
-        confusion = distributed.reduce_sum(confusion, info)
-    if count == 0:
-        raise ValueError("the evaluation split is empty")
-    return dict(loss=loss_sum / count, top1=top1 / count, top5=top5 / count, count=int(count), confusion=confusion)
 
 
 class _Board:
@@ -374,7 +305,7 @@ def _train_epoch(net, loader, steps, optimizer, scheduler, scaler, recipe, confi
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, amp):
+            with autocast(device, amp):
                 output = net(x)
             loss, main = compute_loss(recipe, output, y)
             if not distributed.all_finite(loss, info):

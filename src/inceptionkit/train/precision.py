@@ -1,0 +1,35 @@
+"""Mixed precision: bf16 where the hardware computes it natively, fp16 with a grad scaler on older GPUs."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device``; ``auto`` picks bf16 where the hardware has it."""
+    if amp not in ("auto", "bf16", "fp16", "none"):
+        raise ValueError(f"amp must be auto, bf16, fp16 or none, got {amp!r}")
+    if amp == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+        return torch.bfloat16 if cpu_supports_bf16() else None
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """torch.autocast for ``dtype`` on ``device``, or nothing when ``dtype`` is None (fp32)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
