@@ -82,7 +82,8 @@ def main() -> None:
     for name, value in medians.items():
         print(f"{name:28s} {value:8.1f} img/s")
     best_name = max(settings, key=lambda n: medians[n])
-    print(f"inceptionkit default / best plain ({best_name}): {medians['inceptionkit default'] / medians[best_name]:.2f}x")
+    ratio = medians["inceptionkit default"] / medians[best_name]
+    print(f"inceptionkit default / best plain ({best_name}): {ratio:.2f}x")
 
 
 if __name__ == "__main__":

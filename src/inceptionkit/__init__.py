@@ -5,6 +5,7 @@ from .models import InceptionOutputs, create_model, list_models, model_config
 
 __version__ = "0.1.0"
 __all__ = [
-    "InceptionOutputs", "compare_modules", "create_model", "draw", "layer_graph", "list_models", "model_config", "summary",
+    "InceptionOutputs", "compare_modules", "create_model", "draw", "layer_graph", "list_models", "model_config",
+    "summary",
     "table1", "__version__",
 ]

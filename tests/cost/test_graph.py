@@ -47,7 +47,9 @@ def test_depth_by_hand_on_a_small_graph():
         def __init__(self):
             super().__init__()
             self.short = nn.Conv2d(3, 4, 1)
-            self.long = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.MaxPool2d(3, 1, 1), nn.Conv2d(4, 4, 3, padding=1))
+            self.long = nn.Sequential(
+                nn.Conv2d(3, 4, 1), nn.ReLU(), nn.MaxPool2d(3, 1, 1), nn.Conv2d(4, 4, 3, padding=1)
+            )
             self.fc = nn.Linear(8, 2)
 
         def forward(self, x):

@@ -107,7 +107,9 @@ def eval_cmd(
     kwargs = dict(meta.get("model_kwargs", {}))
     kwargs.setdefault("num_classes", splits.num_classes)
     if kwargs["num_classes"] != splits.num_classes:
-        raise ValueError(f"the checkpoint has {kwargs['num_classes']} classes but {splits.name} has {splits.num_classes}")
+        raise ValueError(
+            f"the checkpoint has {kwargs['num_classes']} classes but {splits.name} has {splits.num_classes}"
+        )
     net = create_model(name, **kwargs)
     net.load_state_dict(ckpt.weights)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

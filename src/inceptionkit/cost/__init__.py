@@ -12,15 +12,16 @@ from .compare import (
     parse_stack,
     square_vs_asymmetric,
 )
-from .diagram import draw
 from .counting import LayerInputError, locate_failure, module_macs
+from .diagram import draw
 from .graph import LayerGraph, Node, layer_depth, layer_graph
 from .summary import Row, Summary, memory_estimate, summary
 from .table1 import Table1, Table1Row, table1
 
 __all__ = [
     "Comparison", "CostRow", "LayerGraph", "LayerInputError", "NetworkRow", "Node", "Row", "Summary", "Table1",
-    "Table1Row", "compare_modules", "conv_stack", "draw", "five_vs_two_3x3", "layer_depth", "layer_graph", "locate_failure",
+    "Table1Row", "compare_modules", "conv_stack", "draw", "five_vs_two_3x3", "layer_depth", "layer_graph",
+    "locate_failure",
     "memory_estimate", "module_macs", "naive_vs_reduced", "network_table", "parse_stack", "square_vs_asymmetric",
     "summary", "table1",
 ]

@@ -102,7 +102,9 @@ def parse_stack(text: str) -> list[tuple[tuple[int, int], int]]:
     for part in text.split(","):
         match = _SPEC.match(part)
         if not match:
-            raise ValueError(f"a conv is written KxK:CHANNELS (e.g. 5x5:32 or 1x7:192), got {part.strip()!r} in {text!r}")
+            raise ValueError(
+                f"a conv is written KxK:CHANNELS (e.g. 5x5:32 or 1x7:192), got {part.strip()!r} in {text!r}"
+            )
         kh, kw, out = match.groups()
         kernel = (int(kh), int(kw if kw is not None else kh))
         if int(out) <= 0 or min(kernel) <= 0 or kernel[0] % 2 == 0 or kernel[1] % 2 == 0:

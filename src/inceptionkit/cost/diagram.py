@@ -291,7 +291,7 @@ def to_svg(layout: Layout) -> str:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
         f'markerWidth="{_n(ARROW)}" markerHeight="{_n(ARROW)}" markerUnits="userSpaceOnUse" orient="auto">'
         f'<path d="M 0 0 L 10 5 L 0 10 z" fill="{EDGE_COLOUR}"/></marker></defs>',
-        f'<rect width="100%" height="100%" fill="white"/>',
+        '<rect width="100%" height="100%" fill="white"/>',
         f'<g class="edges" fill="none" stroke="{EDGE_COLOUR}" stroke-width="1">',
     ]
     for edge in layout.edges:

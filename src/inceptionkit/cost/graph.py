@@ -221,7 +221,9 @@ def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...]) 
     modules = dict(model.named_modules())
     if name not in modules or not name:
         stages = [n for n in modules if n and "." not in n]
-        raise ValueError(f"{type(model).__name__} has no module {name!r}; its top-level modules are {', '.join(stages)}")
+        raise ValueError(
+            f"{type(model).__name__} has no module {name!r}; its top-level modules are {', '.join(stages)}"
+        )
     seen: list[tuple[int, ...]] = []
 
     def grab(_module, inputs):

@@ -28,7 +28,6 @@ PAPER_FIGURES: dict[str, tuple[float | None, float | None]] = {
     "global_pool": (None, None), "head_drop": (None, None), "fc": (1000, 1), "softmax": (None, None),
 }
 K, M = 1024, 10**6
-PAPER_DEPTH = (22, 27)  # "22 layers deep when counting only layers with parameters (or 27 layers if we also count pooling)"
 
 FILTER_COLUMNS = ("#1x1", "#3x3 reduce", "#3x3", "#5x5 reduce", "#5x5", "pool proj")
 

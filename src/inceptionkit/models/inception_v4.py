@@ -14,8 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-from .blocks import AuxHead, BasicConv, Branch, Concat, check_channels, check_widths, conv_branch, expanded_bank, pool_branch
+from .blocks import (
+    AuxHead,
+    BasicConv,
+    Branch,
+    Concat,
+    check_channels,
+    check_widths,
+    conv_branch,
+    expanded_bank,
+    pool_branch,
+)
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
 

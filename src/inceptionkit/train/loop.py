@@ -96,7 +96,8 @@ def check_trainable(config: TrainConfig, num_classes: int) -> None:
             hint = (" Train without them (--no-aux), or at their size (--input 3x299x299)."
                     if "aux head" in str(exc) else f" {config.model} takes at least "
                     f"{model_config(config.model).min_input}x{model_config(config.model).min_input}.")
-            raise ValueError(f"{config.model} cannot train on {'x'.join(map(str, size))} images: {exc}.{hint}") from None
+            dims = "x".join(map(str, size))
+            raise ValueError(f"{config.model} cannot train on {dims} images: {exc}.{hint}") from None
 
 
 def data_size(config: TrainConfig) -> tuple[int, int, int]:
@@ -322,8 +323,10 @@ def _train_epoch(net, loader, steps, optimizer, scheduler, scaler, recipe, confi
             elif not scaler.is_enabled():
                 norm = nn.utils.get_total_norm([p.grad for p in net.parameters() if p.grad is not None])
             if norm is not None and not scaler.is_enabled() and not distributed.all_finite(norm, info):
-                raise TrainingDiverged(  # fp16's scaler skips such steps itself; without it they would poison the weights
-                    f"the gradients became non-finite at epoch {epoch + 1}, step {step + 1} (the loss was {loss.item()}): "
+                # fp16's grad scaler skips such steps itself; without it they would poison the weights
+                raise TrainingDiverged(
+                    f"the gradients became non-finite at epoch {epoch + 1}, step {step + 1} "
+                    f"(the loss was {loss.item()}): "
                     f"training stopped before the weights were touched; {_kept(epoch, run_dir)} (try a lower --lr)"
                 )
             scaler.step(optimizer)
