@@ -23,6 +23,19 @@ def small(out, **overrides) -> TrainConfig:
     return TrainConfig(**config)
 
 
+def scale_loss_after_epoch_1(monkeypatch, factor: float) -> dict:
+    """Multiply the training loss by ``factor`` from the 4th step on (epoch 2 of a 3-step-per-epoch run)."""
+    real, calls = loop_module.compute_loss, {"n": 0}
+
+    def scaled(*args):
+        calls["n"] += 1
+        total, main = real(*args)
+        return (total * factor, main) if calls["n"] > 3 else (total, main)
+
+    monkeypatch.setattr(loop_module, "compute_loss", scaled)
+    return calls
+
+
 def weights(run, tag="last"):
     return load_checkpoint(run, tag, load_state=False).weights
 
@@ -68,15 +81,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, monkey
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    real = loop_module.compute_loss
-    calls = {"n": 0}
-
-    def nan_after_one_epoch(*args):
-        calls["n"] += 1
-        total, main = real(*args)
-        return (total * float("nan"), main) if calls["n"] > 3 else (total, main)
-
-    monkeypatch.setattr(loop_module, "compute_loss", nan_after_one_epoch)
+    calls = scale_loss_after_epoch_1(monkeypatch, float("nan"))
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 2, step 1.*last good checkpoint"):
         fit(small(tmp_path / "run"))
     good = load_checkpoint(tmp_path / "run", "last")
@@ -145,15 +150,7 @@ def test_eval_command_and_bf16_autocast(tmp_path):
 
 
 def test_non_finite_gradients_stop_the_run_before_the_weights(tmp_path, monkeypatch):
-    real = loop_module.compute_loss
-    calls = {"n": 0}
-
-    def huge_after_one_epoch(*args):
-        calls["n"] += 1
-        total, main = real(*args)
-        return (total * 1e38, main) if calls["n"] > 3 else (total, main)  # a finite loss, overflowing gradients
-
-    monkeypatch.setattr(loop_module, "compute_loss", huge_after_one_epoch)
+    scale_loss_after_epoch_1(monkeypatch, 1e38)  # a finite loss, overflowing gradients
     with pytest.raises(TrainingDiverged, match=r"gradients became non-finite at epoch 2, step 1"):
         fit(small(tmp_path / "run"))
     good = load_checkpoint(tmp_path / "run", "last")
