@@ -56,13 +56,23 @@ class LayerGraph:
                 return node
         raise KeyError(name)
 
-    def depth(self, count_pooling: bool = False) -> int:
-        """Layers with weights (and pooling layers, if asked) on the longest path to the output."""
+    def depth(self, count_pooling: bool = False, stages: set[str] | None = None) -> int:
+        """Layers with weights (and pooling layers, if asked) on the longest path to the output.
+
+        With ``stages`` (top-level module names), the longest path inside those modules alone.
+        """
         longest: dict[str, int] = {}
         for node in self.nodes:
+            if stages is not None and stage_of(node.name) not in stages:
+                continue
             own = int(node.weighted or (count_pooling and node.pooling))
             longest[node.name] = own + max((longest[i] for i in node.inputs if i in longest), default=0)
-        return longest[self.output]
+        return longest[self.output] if stages is None else max(longest.values(), default=0)
+
+
+def stage_of(name: str) -> str:
+    """The top-level module a node belongs to: 'inception3a.branch2.1' -> 'inception3a', 'cat:2' -> 'cat'."""
+    return name.split(".")[0].split(":")[0]
 
 
 def _unit(module: nn.Module) -> bool:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..models.googlenet import GoogLeNet, InceptionModule
 from .counting import WEIGHTED, dims
-from .graph import layer_graph
+from .graph import layer_graph, stage_of
 
 # The paper's printed params (K) and ops (M) per row of Table 1, in its row order.
 PAPER_FIGURES: dict[str, tuple[float | None, float | None]] = {
@@ -144,19 +144,13 @@ def table1(model: GoogLeNet | None = None, input_size: tuple[int, int, int] = (3
     if not isinstance(model, GoogLeNet):
         raise TypeError(f"table1 reads GoogLeNet's stages; got {type(model).__name__} (use stage_table for others)")
     graph = layer_graph(model, input_size)
-    stage_of = {node.name: node.name.split(".")[0].split(":")[0] for node in graph.nodes}
-    shapes = {stage_of[n.name]: n.output_shape for n in graph.nodes}
+    shapes = {stage_of(n.name): n.output_shape for n in graph.nodes}
     macs: dict[str, int] = {}
     for node in graph.nodes:
-        macs[stage_of[node.name]] = macs.get(stage_of[node.name], 0) + node.macs
+        macs[stage_of(node.name)] = macs.get(stage_of(node.name), 0) + node.macs
 
-    def depth_of(*stages: str, pooling: bool = False) -> int:
-        sub = [n for n in graph.nodes if stage_of[n.name] in stages]
-        longest: dict[str, int] = {}
-        for n in sub:
-            own = int(n.weighted or (pooling and n.pooling))
-            longest[n.name] = own + max((longest.get(i, 0) for i in n.inputs), default=0)
-        return max(longest.values(), default=0)
+    def depth_of(*stages: str) -> int:
+        return graph.depth(stages=set(stages))
 
     rows: list[Table1Row] = []
     trunk = [name for name in model.trunk if not name.startswith("lrn")]
@@ -242,25 +236,19 @@ class StageRow:
 def stage_table(model: nn.Module, input_size: tuple[int, ...]) -> list[StageRow]:
     """A Table-1-like view of any network: one row per top-level module, with its depth, params and MACs."""
     graph = layer_graph(model, input_size)
-    stage_of = {node.name: node.name.split(".")[0].split(":")[0] for node in graph.nodes}
     rows: dict[str, StageRow] = {}
-    longest: dict[str, tuple[int, int]] = {}
     for node in graph.nodes:
-        stage = stage_of[node.name]
+        stage = stage_of(node.name)
         if node.op == "input":
             continue
-        before = [longest[i] for i in node.inputs if i in longest and stage_of[i] == stage]
-        own = (int(node.weighted), int(node.weighted or node.pooling))
-        longest[node.name] = (own[0] + max((b[0] for b in before), default=0),
-                              own[1] + max((b[1] for b in before), default=0))
         row = rows.setdefault(stage, StageRow(stage, "", "", 0, 0, 0, 0))
         module = getattr(model, stage, None)
         row.type = type(module).__name__ if module is not None else node.type
         row.output_size = _hw(node.output_shape)
-        row.depth = max(row.depth, longest[node.name][0])
-        row.depth_with_pooling = max(row.depth_with_pooling, longest[node.name][1])
         row.macs += node.macs
     for row in rows.values():
         module = getattr(model, row.name, None)
         row.params = sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0
+        row.depth = graph.depth(stages={row.name})
+        row.depth_with_pooling = graph.depth(count_pooling=True, stages={row.name})
     return list(rows.values())
