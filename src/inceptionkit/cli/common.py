@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -43,3 +44,35 @@ def parse_size(text: str) -> tuple[int, ...]:
     if len(size) != 3 or min(size) <= 0:
         raise ValueError(f"input size must be three positive numbers CxHxW, got {text!r}")
     return size
+
+
+# --- constructor options, shared by every command that builds a network ---------------------------
+# Each command declares these as parameters (``variant: VariantOpt = None`` ...) and passes them to
+# :func:`model_kwargs`; None means "the network's default", so only what the user typed is passed on.
+
+VariantOpt = Annotated[Optional[str], typer.Option("--variant", help="googlenet: paper or torchvision")]
+WidthOpt = Annotated[Optional[float], typer.Option("--width", help="filter multiplier (googlenet, googlenet_cifar)")]
+InChansOpt = Annotated[Optional[int], typer.Option(
+    "--in-chans", help="input channels the network is built for; default: the channels of --input, else 3")]
+AuxOpt = Annotated[Optional[bool], typer.Option("--aux/--no-aux", help="build the auxiliary heads; default: the network's")]
+DropRateOpt = Annotated[Optional[float], typer.Option("--drop-rate", help="dropout before the classifier")]
+
+
+def model_kwargs(variant: str | None = None, width: float | None = None, in_chans: int | None = None,
+                 aux: bool | None = None, drop_rate: float | None = None) -> dict:
+    """The constructor options the user gave, as ``create_model`` keyword arguments."""
+    given = dict(variant=variant, width=width, in_chans=in_chans, aux_logits=aux, drop_rate=drop_rate)
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def channels_for(size: tuple[int, int, int], kwargs: dict, default: tuple[int, int, int]) -> dict:
+    """``kwargs`` with ``in_chans`` taken from an ``--input`` size whose channels differ from the default.
+
+    ``--in-chans`` and ``--input`` that disagree are refused, naming both.
+    """
+    if "in_chans" in kwargs:
+        if kwargs["in_chans"] != size[0]:
+            raise ValueError(f"--in-chans {kwargs['in_chans']} disagrees with --input "
+                             f"{'x'.join(map(str, size))} ({size[0]} channels)")
+        return kwargs
+    return kwargs if size[0] == default[0] else {**kwargs, "in_chans": size[0]}
