@@ -290,3 +290,20 @@ def test_plain_safetensors_and_export(tmp_path):
     exported = load_checkpoint(out)
     assert exported.meta["epoch"] == 1 and exported.meta["metrics"] == {"val_top1": 0.7}  # from the header
     assert torch.equal(exported.weights["w"], torch.full((3, 2), 0.7))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_checkpoint_follows_the_umask(tmp_path, umask):
+    """Weights, state, records and exports get 0o666 minus the umask, as files a plain open() writes."""
+    old = os.umask(umask)
+    try:
+        save_epoch(tmp_path / "run", 1, 0.5, best=True)
+        export_weights(tmp_path / "run", tmp_path / "run" / "export.safetensors")
+        atomic_write_text(tmp_path / "run" / "notes.txt", "text")
+        open(tmp_path / "run" / "plain.txt", "w").close()  # what the umask alone gives
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert len(files) == 7
+    modes = {p.relative_to(tmp_path).as_posix(): oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes

@@ -10,6 +10,7 @@ A run folder holds the epoch files and the records that commit them::
 Every file goes to a temporary file in its own folder, is fsynced, then ``os.replace``d; the
 record is replaced last, so a process killed before that rename leaves the previous record
 pointing at a complete previous checkpoint. Epoch files no record names are deleted afterwards.
+Every file gets the mode the user's umask gives (0666 minus the umask), weights included.
 The state file is read with ``torch.load(weights_only=True)``: checkpoints are never unpickled
 as code, so a train state may hold only tensors, containers, numbers, strings and None.
 """
@@ -75,9 +76,13 @@ def atomic_save(path, write: Callable[[str], None]) -> None:
     tmp = str(path.parent / f"{_TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode as umask says, unlike mkstemp
     try:
+        mode = os.stat(tmp).st_mode & 0o777
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        if os.stat(tmp).st_mode & 0o777 != mode:
+            # safetensors' save_file writes its own 0600 temp file (Rust's tempfile) and renames it onto tmp
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -266,11 +271,12 @@ def _free_stem(run: Path, epoch: int) -> str:
 
 
 def _collect_garbage(run: Path) -> None:
-    """Delete epoch files no record names, and temp files a killed save left behind."""
+    """Delete epoch files no record names, and temp files a killed save left behind (ours, and
+    safetensors' ``.tmpXXXXXX``)."""
     referenced = _referenced(run)
     for p in (run / CHECKPOINT_DIR).iterdir():
         unreferenced = referenced is not None and _EPOCH_FILE.match(p.name) and p.resolve() not in referenced
-        if (p.name.startswith(_TMP_PREFIX) or unreferenced) and p.is_file():
+        if (p.name.startswith(".tmp") or unreferenced) and p.is_file():
             try:
                 p.unlink()
             except OSError:
