@@ -96,3 +96,30 @@ def test_empty_class_folder_is_an_error(tmp_path):
     (tmp_path / "owl").mkdir()
     with pytest.raises(ValueError, match="owl"):
         load_data(tmp_path, (3, 32, 32))
+
+
+def test_one_class_is_refused(tmp_path):
+    for k in range(4):
+        save(tmp_path / "flat" / "cat" / f"{k}.png", (200, 30, 30))
+        save(tmp_path / "parts" / "train" / "cat" / f"{k}.png", (200, 30, 30))
+    for root in (tmp_path / "flat", tmp_path / "parts"):
+        with pytest.raises(ValueError, match=r"only one class \(cat\).*at least two classes"):
+            load_data(root, (3, 32, 32))
+
+
+def test_one_class_with_readable_images_is_refused(tmp_path):
+    save(tmp_path / "cat" / "0.png", (200, 30, 30))
+    save(tmp_path / "cat" / "1.png", (200, 30, 30))
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "0.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="dog"):
+        load_data(tmp_path, (3, 32, 32))
+
+
+def test_skipped_images_are_grouped_by_reason(tmp_path):
+    write_tree(tmp_path)
+    jpeg = (tmp_path / "dog" / "1.jpg").read_bytes()
+    (tmp_path / "dog" / "cut.jpeg").write_bytes(jpeg[:200])
+    splits = load_data(tmp_path, (3, 32, 32))
+    assert splits.skipped_reasons() == {"truncated JPEG": 2, "empty file": 1, "not an image": 1}
+    assert list(splits.skipped_reasons()) == ["truncated JPEG", "empty file", "not an image"]  # most first

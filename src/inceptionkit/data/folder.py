@@ -81,6 +81,20 @@ def _class_folders(root: Path) -> list[str]:
     return classes
 
 
+def _two_or_more(root: Path, classes: list[str]) -> list[str]:
+    if len(classes) < 2:
+        raise ValueError(f"{root} has only one class ({classes[0]}): a classifier needs at least two classes, "
+                         f"one subfolder of images per class ({root}/{classes[0]}/, {root}/<another class>/ ...)")
+    return classes
+
+
+def _no_empty_class(root: Path, classes: list[str], samples: list[tuple[str, int]]) -> None:
+    found = {label for _, label in samples}
+    empty = [name for i, name in enumerate(classes) if i not in found]
+    if empty:
+        raise ValueError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
+
+
 def _image_paths(folder: Path) -> list[str]:
     found = []
     for directory, subdirs, files in os.walk(folder, followlinks=True):
@@ -122,7 +136,7 @@ def load_folder(
     """An image folder as train/val/test; unreadable images are skipped and listed in ``skipped_files``.
 
     Train: random crop of 35-100% of the area + horizontal flip (when ``augment``);
-    val/test: resize to ``H / crop_pct``, centre crop ``H``. Every class needs a readable image.
+    val/test: resize to ``H / crop_pct``, centre crop ``H``. Two classes at least, each with a readable image.
     """
     input_size = check_input_size(input_size)
     root = Path(root).expanduser()
@@ -140,24 +154,22 @@ def load_folder(
         aliases = [name for name in subfolders if _PARTS[name] == "val"]
         if len(aliases) > 1:
             raise ValueError(f"{root} has {', '.join(aliases)}; keep one validation folder")
-        classes = _class_folders(root / "train")
+        classes = _two_or_more(root / "train", _class_folders(root / "train"))
         parts = {_PARTS[name]: _scan(root / name, classes, checked) for name in subfolders}
         train_samples = parts["train"]
+        _no_empty_class(root, classes, train_samples)
         labels = [label for _, label in train_samples]
         fractions = (0.0 if "val" in parts else val_fraction, 0.0 if "test" in parts else test_fraction)
         carved = stratified_split(labels, *fractions, seed)
         samples = {part: [train_samples[i] for i in idx] for part, idx in zip(("train", "val", "test"), carved)}
         samples.update({part: parts[part] for part in ("val", "test") if part in parts})
-        everything = train_samples
     else:
-        classes = subfolders
+        classes = _two_or_more(root, subfolders)
         everything = _scan(root, classes, checked)
+        _no_empty_class(root, classes, everything)
         carved = stratified_split([label for _, label in everything], val_fraction, test_fraction, seed)
         samples = {part: [everything[i] for i in idx] for part, idx in zip(("train", "val", "test"), carved)}
 
-    empty = [name for i, name in enumerate(classes) if not any(label == i for _, label in everything)]
-    if empty:
-        raise ValueError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
     skipped = [(path, why) for path, why in checked.items() if why is not None]
 
     train_tf, eval_tf = folder_transforms(input_size, mean, std, crop_pct=crop_pct, interpolation=interpolation)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import numpy as np
 import torch
@@ -34,6 +37,28 @@ class DataSplits:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def skipped_reasons(self) -> dict[str, int]:
+        """How many images were skipped for each short reason ("truncated JPEG", "empty file", "not an
+        image" ...), the commonest first."""
+        counts = Counter(skip_kind(where, why) for where, why in self.skipped_files)
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "tif": "TIFF"}
+
+
+def skip_kind(where: str, why: str) -> str:
+    """A short reason to group a skipped image by: ``why`` as the loaders give it, in a few words."""
+    if re.search(r"\.csv:\d+$", where, re.IGNORECASE):
+        return "malformed CSV row"
+    if why == "empty file":
+        return why
+    if "cannot identify image file" in why:
+        return "not an image"
+    suffix = PurePath(where).suffix.lstrip(".").lower()
+    kind = _FORMATS.get(suffix, suffix.upper() or "image")
+    return f"truncated {kind}" if "truncated" in why.lower() else f"broken {kind}"
 
 
 def stratified_split(
