@@ -1,11 +1,29 @@
-"""inceptionkit: the Inception family of CNNs, built faithfully, counted, trained and opened up."""
+"""inceptionkit: the Inception family of CNNs, built faithfully, counted, trained and opened up.
 
-from .cost import compare_modules, draw, layer_graph, summary, table1
-from .models import InceptionOutputs, create_model, list_models, model_config
+The names below are imported on first use (PEP 562), so ``import inceptionkit`` and the command
+line's ``--help`` do not wait for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "InceptionOutputs", "compare_modules", "create_model", "draw", "layer_graph", "list_models", "model_config",
-    "summary",
-    "table1", "__version__",
-]
+
+_EXPORTS = {
+    "InceptionOutputs": "models", "create_model": "models", "list_models": "models", "model_config": "models",
+    "compare_modules": "cost", "draw": "cost", "layer_graph": "cost", "summary": "cost", "table1": "cost",
+}
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'inceptionkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -87,3 +87,74 @@ def test_table_googlenet_prints_table_1():
     assert "depth 22 layers with parameters, 27 counting pooling" in result.output
     data = json.loads(runner.invoke(app, ["table", "googlenet", "--json"]).output)
     assert {row["name"] for row in data["rows"] if not row["agrees"]} == {"conv1", "inception4c", "inception5a"}
+
+
+def _heavy_modules_after(args: list[str]) -> list[str]:
+    """The heavy packages a fresh interpreter has imported after running the command line with ``args``."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from inceptionkit.cli.main import app; "
+            f"r = CliRunner().invoke(app, {args!r}); assert r.exit_code == 0, r.output; "
+            "print(','.join(m for m in ('torch', 'torchvision', 'sklearn', 'matplotlib', 'PIL') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return [m for m in out.strip().split(",") if m]
+
+
+def test_help_imports_nothing_heavy_and_list_only_torch():
+    """Start-up: --help must not wait for torch; list needs torch but no torchvision, scikit-learn or plotting."""
+    assert _heavy_modules_after(["--help"]) == []
+    assert _heavy_modules_after(["train", "--help"]) == []
+    assert _heavy_modules_after(["list"]) == ["torch"]
+
+
+def test_train_help_names_every_recipe():
+    from inceptionkit.train.recipes import RECIPES
+
+    text = runner.invoke(app, ["train", "--help"], terminal_width=200).output
+    assert all(name in text for name in RECIPES)
+
+
+def test_summary_totals_agree_with_list():
+    """list: googlenet 6,998,552 params without aux heads, 13,378,280 with; summary's totals say the same."""
+    listed = runner.invoke(app, ["list"], terminal_width=200).output
+    assert "6,998,552" in listed and "13,378,280" in listed
+    text = runner.invoke(app, ["summary", "googlenet"], terminal_width=200).output
+    assert "Total params: 6,998,552" in text and "13,378,280 params with them" in text
+    assert "aux1" in text and "not run" in text
+    data = json.loads(runner.invoke(app, ["summary", "googlenet", "--no-aux", "--json"]).output)
+    assert data["total_params"] == data["all_params"] == 6_998_552 and data["not_run"] == []
+
+
+def test_summary_takes_the_constructor_options():
+    """--variant, --width, --in-chans and --aux reach the network; --input 1xHxW builds a 1-channel one."""
+    tv = json.loads(runner.invoke(app, ["summary", "googlenet", "--variant", "torchvision", "--json"]).output)
+    assert tv["total_macs"] == 1_498_376_192 and tv["total_params"] == 6_624_904  # torchvision's _ops, num_params
+    narrow = json.loads(runner.invoke(app, ["summary", "googlenet_cifar", "--width", "0.25", "--json"]).output)
+    assert narrow["total_params"] < 6_166_250 / 8
+    grey = runner.invoke(app, ["summary", "googlenet", "--input", "1x224x224", "--json"])
+    assert grey.exit_code == 0, grey.output
+    first = json.loads(grey.output)["rows"][0]
+    assert first["name"] == "conv1" and first["params"] == 7 * 7 * 1 * 64 + 64  # conv bias, no BN (paper)
+    same = runner.invoke(app, ["summary", "googlenet", "--in-chans", "1", "--input", "1x224x224", "--json"])
+    assert json.loads(same.output)["rows"][0]["params"] == first["params"]
+    clash = runner.invoke(app, ["summary", "googlenet", "--in-chans", "3", "--input", "1x224x224"])
+    assert clash.exit_code == 2 and "--in-chans 3 disagrees with --input 1x224x224 (1 channel)" in clash.output
+
+
+def test_summary_refuses_depth_below_one():
+    for depth in ("0", "-1"):
+        result = runner.invoke(app, ["summary", "googlenet_cifar", "--depth", depth])
+        assert result.exit_code == 2 and "--depth must be at least 1" in result.output
+
+
+def test_summary_torchsummary_convention():
+    """torchsummary's count takes every module's output (a conv, its ReLU and the block holding them): more
+    memory than ours for the same network, the same parameters (its exact figures: tests/cost/test_summary.py)."""
+    ours = json.loads(runner.invoke(app, ["summary", "googlenet", "--json"]).output)
+    theirs = json.loads(runner.invoke(app, ["summary", "googlenet", "--json", "--convention", "torchsummary"]).output)
+    assert theirs["convention"] == "torchsummary"
+    assert theirs["memory_mb"]["forward_backward_pass_size"] > ours["memory_mb"]["forward_backward_pass_size"]
+    assert theirs["total_params"] == ours["total_params"]
+    text = runner.invoke(app, ["summary", "googlenet", "--convention", "torchsummary"], terminal_width=200).output
+    assert "torchsummary's count" in text

@@ -16,10 +16,16 @@ def test_five_by_five_with_and_without_reduction():
 
 
 def test_googlenet_macs_equal_torchvision_ops():
-    """torchvision's googlenet `_ops` is 1.498 G: its MACs, aux heads not run in eval."""
+    """torchvision's googlenet `_ops` is 1.498 G: its MACs, aux heads not run in eval.
+
+    The totals are of what ran, as torchvision's weights meta counts them (num_params 6,624,904,
+    the network without aux heads); the aux heads are listed apart and `all_params` adds them back.
+    """
     result = summary(create_model("googlenet", variant="torchvision"), (3, 224, 224))
     assert result.total_macs == 1_498_376_192
-    assert result.total_params == 13_004_888
+    assert result.total_params == 6_624_904
+    assert [row.name for row in result.not_run] == ["aux1", "aux2"]
+    assert result.all_params == 13_004_888
 
 
 def test_rows_follow_the_forward_pass():
@@ -126,7 +132,12 @@ def test_depth_control_collapses_rows_and_keeps_totals():
     branch2 = by_name["inception3a.branch2"]
     inner = by_name["inception3a.branch2.0"].output_shape, by_name["inception3a.branch2.1"].output_shape
     assert branch2.activation_bytes == 4 * 3 * sum(torch.Size(s).numel() for s in inner)  # conv, bn, relu each
-    assert summary(model, (3, 32, 32), depth=0).rows == []
+
+    import pytest
+
+    for bad in (0, -1):  # an empty table helps nobody: refused, naming the lowest depth
+        with pytest.raises(ValueError, match=f"depth must be at least 1.*got {bad}"):
+            summary(model, (3, 32, 32), depth=bad)
 
 
 def test_str_renders_a_table_with_totals():
@@ -147,7 +158,7 @@ def test_an_input_the_network_cannot_take_names_the_layer_and_shape():
         summary(v4, (3, 64, 64))
     with pytest.raises(LayerInputError, match=r"'conv2d_1a.conv' \(Conv2d 3x3/2 3->32\).*1x1x299x299"):
         summary(v4, (1, 299, 299))
-    with pytest.raises(ValueError, match="depth must be >= 0"):
+    with pytest.raises(ValueError, match="depth must be at least 1"):
         summary(v4, (3, 299, 299), depth=-1)
 
 
@@ -171,3 +182,78 @@ def test_layers_that_hand_back_their_input_add_no_memory():
     assert rows["conv1"].activation_bytes == 2 * 64 * 112 * 112 * 4
     inplace = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(inplace=True))
     assert summary(inplace, (3, 10, 10)).memory_mb["forward_backward_pass_size"] == 2 * 8 * 8 * 8 * 4 / 2**20
+
+
+def test_title_defaults_to_the_class_name():
+    assert str(summary(nn.Conv2d(3, 8, 3), (3, 8, 8))).startswith("Conv2d: input 3x8x8")
+    with torch.device("meta"):
+        model = create_model("googlenet_cifar", width=0.25)
+    assert summary(model, (3, 32, 32)).title == "GoogLeNetCifar"
+
+
+def test_totals_count_what_ran_and_the_aux_heads_stand_apart():
+    """`list` says googlenet has 6,998,552 params without aux heads, 13,378,280 with: summary agrees."""
+    with torch.device("meta"):
+        model = create_model("googlenet")  # aux heads built, not run in eval
+    result = summary(model, (3, 224, 224))
+    no_aux = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("aux"))
+    assert result.total_params == result.trainable_params == no_aux == 6_998_552
+    assert sum(row.params for row in result.rows) == result.total_params
+    assert [(r.name, r.params) for r in result.not_run] == [
+        ("aux1", sum(p.numel() for p in model.aux1.parameters())),
+        ("aux2", sum(p.numel() for p in model.aux2.parameters())),
+    ]
+    assert result.all_params == sum(p.numel() for p in model.parameters()) == 13_378_280
+    assert result.memory_mb["params_size"] == 6_998_552 * 4 / 2**20
+    text = str(result)
+    assert "Total params: 6,998,552" in text and "13,378,280 params with them" in text
+    assert "aux1" in text and "not run" in text
+
+
+class LectureNaiveModule(nn.Module):
+    """The lecture's naive module, written as the lecture writes it: each branch a conv+ReLU block."""
+
+    class ConvBlock(nn.Module):
+        def __init__(self, in_chs, out_chs, k):
+            super().__init__()
+            self.conv = nn.Conv2d(in_chs, out_chs, k, padding=k // 2)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(self.conv(x))
+
+    def __init__(self, in_chs, ch1x1, ch3x3, ch5x5):
+        super().__init__()
+        self.one = self.ConvBlock(in_chs, ch1x1, 1)
+        self.three = self.ConvBlock(in_chs, ch3x3, 3)
+        self.five = self.ConvBlock(in_chs, ch5x5, 5)
+        self.pool = nn.MaxPool2d(3, 1, 1)
+
+    def forward(self, x):
+        return torch.cat([self.one(x), self.three(x), self.five(x), self.pool(x)], 1)
+
+
+def test_torchsummary_convention_reproduces_torchsummary_on_the_lecture_module(capsys):
+    """The lecture prints 4.03 MB forward/backward and 4.04 MB total for its naive module on 1x28x28."""
+    from torchsummary import summary as torchsummary
+
+    from inceptionkit.models.googlenet import NaiveInception
+
+    for module in (LectureNaiveModule(1, 64, 128, 32), NaiveInception(1, 64, 128, 32)):
+        torchsummary(module, (1, 28, 28), device="cpu")
+        printed = dict(line.rsplit(": ", 1) for line in capsys.readouterr().out.splitlines() if ": " in line)
+        theirs = summary(module, (1, 28, 28), convention="torchsummary")
+        memory = theirs.memory_mb
+        assert f"{memory['forward_backward_pass_size']:.2f}" == printed["Forward/backward pass size (MB)"]
+        assert f"{memory['estimated_total_size']:.2f}" == printed["Estimated Total Size (MB)"]
+        assert f"{memory['params_size']:.2f}" == printed["Params size (MB)"]
+        assert f"{theirs.total_params:,}" == printed["Total params"]
+    lecture = summary(LectureNaiveModule(1, 64, 128, 32), (1, 28, 28), convention="torchsummary").memory_mb
+    assert (f"{lecture['forward_backward_pass_size']:.2f}", f"{lecture['estimated_total_size']:.2f}") == (
+        "4.03", "4.04")
+    # ours counts each tensor once: the three conv outputs, their ReLUs' and the pool's, 2 x 4 bytes each
+    ours = summary(LectureNaiveModule(1, 64, 128, 32), (1, 28, 28)).memory_mb
+    assert ours["forward_backward_pass_size"] == 2 * 4 * (2 * (64 + 128 + 32) + 1) * 28 * 28 / 2**20
+    assert f"{ours['forward_backward_pass_size']:.2f}" == "2.69"
+    with __import__("pytest").raises(ValueError, match="convention must be one of inceptionkit, torchsummary"):
+        summary(LectureNaiveModule(1, 4, 4, 4), (1, 8, 8), convention="keras")

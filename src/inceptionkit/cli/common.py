@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -50,12 +51,13 @@ def parse_size(text: str) -> tuple[int, ...]:
 # Each command declares these as parameters (``variant: VariantOpt = None`` ...) and passes them to
 # :func:`model_kwargs`; None means "the network's default", so only what the user typed is passed on.
 
-VariantOpt = Annotated[Optional[str], typer.Option("--variant", help="googlenet: paper or torchvision")]
-WidthOpt = Annotated[Optional[float], typer.Option("--width", help="filter multiplier (googlenet, googlenet_cifar)")]
-InChansOpt = Annotated[Optional[int], typer.Option(
+VariantOpt = Annotated[str | None, typer.Option("--variant", help="googlenet: paper or torchvision")]
+WidthOpt = Annotated[float | None, typer.Option("--width", help="filter multiplier (googlenet, googlenet_cifar)")]
+InChansOpt = Annotated[int | None, typer.Option(
     "--in-chans", help="input channels the network is built for; default: the channels of --input, else 3")]
-AuxOpt = Annotated[Optional[bool], typer.Option("--aux/--no-aux", help="build the auxiliary heads; default: the network's")]
-DropRateOpt = Annotated[Optional[float], typer.Option("--drop-rate", help="dropout before the classifier")]
+AuxOpt = Annotated[bool | None, typer.Option(
+    "--aux/--no-aux", help="build the auxiliary heads; default: the network's")]
+DropRateOpt = Annotated[float | None, typer.Option("--drop-rate", help="dropout before the classifier")]
 
 
 def model_kwargs(variant: str | None = None, width: float | None = None, in_chans: int | None = None,
@@ -73,6 +75,38 @@ def channels_for(size: tuple[int, int, int], kwargs: dict, default: tuple[int, i
     if "in_chans" in kwargs:
         if kwargs["in_chans"] != size[0]:
             raise ValueError(f"--in-chans {kwargs['in_chans']} disagrees with --input "
-                             f"{'x'.join(map(str, size))} ({size[0]} channels)")
+                             f"{'x'.join(map(str, size))} ({size[0]} channel{'s' if size[0] != 1 else ''})")
         return kwargs
     return kwargs if size[0] == default[0] else {**kwargs, "in_chans": size[0]}
+
+
+def build_for_size(name: str, size: tuple[int, int, int] | None, kwargs: dict, device: str = "meta"):
+    """``(model, input size)``: the network built with ``kwargs`` for ``size`` (default: its own).
+
+    On the meta device by default: shapes and counts without allocating or initialising weights.
+    """
+    import torch
+
+    from ..models import create_model, model_config
+
+    default = model_config(name).input_size
+    size = size or (kwargs.get("in_chans", default[0]), *default[1:])
+    kwargs = channels_for(size, kwargs, default)
+    with torch.device(device):
+        return create_model(name, **kwargs), size
+
+
+@contextlib.contextmanager
+def explained_input(name: str, in_chans: int | None = None):
+    """Turn a LayerInputError (a layer that cannot take its input) into one message that also says
+    what the network takes: its channels and its smallest input side."""
+    from ..cost import LayerInputError
+    from ..cost.counting import dims
+    from ..models import model_config
+
+    try:
+        yield
+    except LayerInputError as exc:
+        config = model_config(name)
+        raise ValueError(f"{exc}\n{name} takes {in_chans or config.input_size[0]} channels and at least "
+                         f"{config.min_input}x{config.min_input} pixels (default {dims(config.input_size)})") from None

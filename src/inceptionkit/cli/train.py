@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import typer
-from torch.utils.data import DataLoader
 
-from ..train import TrainConfig, TrainingDiverged, evaluate, fit
-from ..train.checkpoint import load_checkpoint
-from ..train.recipes import RECIPES
 from .common import console, err_console, main_process, parse_size, user_errors
 
 
@@ -26,11 +21,14 @@ def _kwargs(width: float | None, drop_rate: float | None, variant: str | None, a
     return kwargs
 
 
+RECIPES_HELP = "fast (default: SGD, one-cycle), v1 (the GoogLeNet paper) or v3 (RMSProp, label smoothing)"
+
+
 @user_errors
 def train_cmd(
     model: str = typer.Argument(None, help="registered network name (not needed with --resume)"),
     data: str = typer.Option(None, "--data", help="digits (default), cifar10[:DIR], fer2013:FILE.csv, or a folder"),
-    recipe: str = typer.Option("fast", "--recipe", help=f"one of {', '.join(RECIPES)}"),
+    recipe: str = typer.Option("fast", "--recipe", help=RECIPES_HELP),
     epochs: int = typer.Option(None, "--epochs", help="default: the recipe's"),
     batch_size: int = typer.Option(None, "--batch-size", help="global batch; default: the recipe's"),
     lr: float = typer.Option(None, "--lr", help="base learning rate; default: the recipe's"),
@@ -52,6 +50,8 @@ def train_cmd(
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars or per-epoch lines"),
 ) -> None:
     """Train a network; writes checkpoints, history, plots and metrics.json into the run folder."""
+    from ..train import TrainConfig, TrainingDiverged, fit
+
     if model is None and resume is None:
         raise ValueError("name a network to train (e.g. `inceptionkit train googlenet_cifar --width 0.25`) "
                          "or a run to continue with --resume RUN_DIR")
@@ -88,7 +88,12 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Top-1, top-5 and loss of a checkpoint on a data split."""
+    import torch
+    from torch.utils.data import DataLoader
+
     from ..models import create_model
+    from ..train import TrainConfig, evaluate
+    from ..train.checkpoint import load_checkpoint
     from ..train.loop import load_splits
     from ..train.precision import resolve_amp
 

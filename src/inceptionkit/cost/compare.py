@@ -86,7 +86,7 @@ def compare_modules(
         raise ValueError("compare_modules needs at least one module")
     rows = []
     for name, module in modules.items():
-        result = summary(module, input_size, depth=0, title=name)
+        result = summary(module, input_size, title=name)
         rows.append(CostRow(name, result.total_params, result.total_macs, result.output_shape))
     return Comparison(tuple(input_size), rows, title)
 

@@ -268,6 +268,8 @@ class GoogLeNet(InceptionNet):
     @torch.no_grad()
     def _init_weights(self) -> None:
         """torchvision: trunc-normal std 0.01; paper (no BN): He-normal so the signal survives 22 layers."""
+        if next(self.parameters()).is_meta:  # no values to set; random init on meta would import torch._dynamo
+            return
         classifiers = {self.fc} | {getattr(self, a).fc2 for a in self.aux_taps.values()}
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):

@@ -245,6 +245,8 @@ class InceptionV3(InceptionNet):
 
     def _init_weights(self) -> None:
         """torchvision's init: truncated normal (std 0.1; 0.01 and 0.001 in the aux head's 5x5 and fc)."""
+        if next(self.parameters()).is_meta:  # no values to set; random init on meta would import torch._dynamo
+            return
         stddev = {}
         if self.aux is not None:
             stddev = {self.aux.conv.conv: 0.01, self.aux.fc: 0.001}
