@@ -1,4 +1,5 @@
-"""Layer diagrams, checked against the papers' structure and plain geometry: boxes apart, edges downward."""
+"""Layer diagrams, checked against the papers' structure and plain geometry: boxes apart, edges downward;
+and the draw command's options and errors."""
 
 import time
 import xml.etree.ElementTree as ET
@@ -8,12 +9,15 @@ import torch
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextPath
 from PIL import Image
+from typer.testing import CliRunner
 
 from inceptionkit import create_model
+from inceptionkit.cli.main import app
 from inceptionkit.cost.diagram import draw, layout, to_png, to_svg
 from inceptionkit.cost.graph import LayerGraph, Node, layer_graph
 
 SVG = "{http://www.w3.org/2000/svg}"
+runner = CliRunner()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # GoogLeNet table 1, inception (3a) on 28x28x192: #1x1 64, #3x3 reduce 96, #3x3 128, #5x5 reduce 16,
@@ -248,3 +252,127 @@ def test_full_inception_resnet_v2_lays_out_in_seconds(inception_resnet_v2):
         assert all(right < left for (_, right), (left, _) in zip(row, row[1:]))
     trunk = {round(box.x, 6) for box in placed.boxes if box.name.endswith(".act")}
     assert len(trunk) == 1  # the residual blocks one under another, not drifting sideways
+
+
+# --- issue 8, item 10: depth, input errors, output paths, repeated blocks --------------------------
+
+
+
+def titles(svg: str) -> list[str]:
+    """The bold first line of every box: its name, or 'block35 x10' for a run of repeated blocks."""
+    root = ET.fromstring(svg)
+    return [t.text for t in root.iter(f"{SVG}text") if t.get("font-weight") == "bold" and not t.get("class")]
+
+
+def frames(svg: str) -> list[str]:
+    """Labels of the frames drawn around one block that stands for a run of identical blocks."""
+    root = ET.fromstring(svg)
+    return [t.text for t in root.iter(f"{SVG}text") if "frame" in t.get("class", "")]
+
+
+@pytest.fixture(scope="module")
+def inception_v4():
+    with torch.device("meta"):
+        return create_model("inception_v4")
+
+
+@pytest.mark.parametrize("depth", [0, -1])
+def test_depth_below_one_is_refused(googlenet, depth, tmp_path):
+    with pytest.raises(ValueError, match=rf"depth must be at least 1 \(1: one box per stage\), got {depth}"):
+        draw(googlenet, (3, 224, 224), depth=depth)
+    result = runner.invoke(app, ["draw", "googlenet", "-o", str(tmp_path / "g.svg"), "--depth", str(depth)])
+    assert result.exit_code == 2
+    assert f"--depth must be at least 1 (1: one box per stage), got {depth}" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_input_the_network_cannot_take_says_what_it_takes(tmp_path):
+    """As summary does: the failing layer, then the network's channels and smallest side (v3: 75)."""
+    result = runner.invoke(app, ["draw", "inception_v3", "-o", str(tmp_path / "v3.png"), "--input", "3x32x32"])
+    assert result.exit_code == 2
+    assert "cannot take its input" in result.output
+    assert "inception_v3 takes 3 channels and at least 75x75 pixels" in result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_input_channels_build_the_network_for_them(tmp_path):
+    """--input 1x224x224 builds GoogLeNet with a one-channel first convolution (issue 8, item 9)."""
+    path = tmp_path / "grey.svg"
+    result = runner.invoke(app, ["draw", "googlenet", "-o", str(path), "--input", "1x224x224", "--depth", "1"])
+    assert result.exit_code == 0, result.output
+    assert "BasicConv 7x7/2 1->64 | 64x112x112" in parse(path.read_text())[2]
+    half = tmp_path / "half.svg"
+    result = runner.invoke(app, ["draw", "googlenet", "-o", str(half), "--width", "0.5", "--depth", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Linear 512->1000 | 1000" in parse(half.read_text())[2]  # half of GoogLeNet's 1024 features
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_missing_folder_is_named_and_nothing_is_left(inception3a, tmp_path, suffix):
+    target = tmp_path / "missing" / f"x{suffix}"
+    with pytest.raises(FileNotFoundError) as caught:
+        draw(inception3a, path=target)
+    assert str(tmp_path / "missing") in str(caught.value) and ".tmp" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+    result = runner.invoke(app, ["draw", "googlenet", "-o", str(target), "--depth", "1"])
+    assert result.exit_code == 2
+    assert f"folder {tmp_path / 'missing'} does not exist" in result.output and ".tmp" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsupported_suffix_is_one_clear_line(tmp_path):
+    result = runner.invoke(app, ["draw", "googlenet", "-o", str(tmp_path / "g.pdf")])
+    assert result.exit_code == 2
+    assert "'.pdf' is not one of .svg, .png" in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_stage_drawing_collapses_the_repeated_blocks(inception_resnet_v2, inception_v4):
+    """ARCHITECTURES.md 5.3: 10 Block35, 20 Block17, 9 Block8 and a final Block8 without ReLU; 4.3:
+    Inception-v4 has 4 Inception-A, 7 Inception-B, 3 Inception-C."""
+    names = titles(draw(inception_resnet_v2, (3, 299, 299), depth=1))
+    assert "block35 x10" in names and "block17 x20" in names and "block8 x9" in names
+    assert "block8_10" in names  # scale 1.0, no ReLU: not the same block
+    assert not any(name.startswith(("block35_", "block17_")) for name in names)
+    assert names.index("block35 x10") < names.index("mixed_6a") < names.index("block17 x20") < names.index("mixed_7a")
+    names = titles(draw(inception_v4, (3, 299, 299), depth=1))
+    assert {"inception_a x4", "inception_b x7", "inception_c x3"} <= set(names)
+    expanded = titles(draw(inception_v4, (3, 299, 299), depth=1, expand=True))
+    assert sum(name.startswith("inception_b") for name in expanded) == 7
+
+
+def test_full_drawing_shows_one_block_of_each_run_in_a_frame(inception_resnet_v2, tmp_path):
+    svg = draw(inception_resnet_v2, (3, 299, 299), path=tmp_path / "irv2.png")
+    assert frames(svg) == ["block35 x10", "block17 x20", "block8 x9"]
+    boxes, edges = check_geometry(svg)
+    blocks = {name.split(".")[0] for name in boxes if name.startswith("block")}
+    assert blocks == {"block35_1", "block17_1", "block8_1", "block8_10"}
+    # the run's output feeds what follows it: block35_1's last layer goes on to mixed_6a
+    assert any(s.startswith("block35_1.") and t.startswith("mixed_6a.") for s, t, _, _ in edges)
+    with Image.open(tmp_path / "irv2.png") as image:
+        assert image.size[1] < 8000  # 34,024 px with every block drawn
+    assert len(parse(draw(inception_resnet_v2, (3, 299, 299), expand=True))[0]) > 400
+
+
+def test_same_means_same_class_configuration_and_shapes():
+    """Three identical blocks collapse; one with other channels or another activation does not."""
+    from torch import nn
+
+    def block(chs, act=nn.ReLU):
+        return nn.Sequential(nn.Conv2d(chs, chs, 3, padding=1), act())
+
+    model = nn.Sequential(block(4), block(4), block(4), block(4, nn.Tanh), block(4), nn.Conv2d(4, 8, 1), block(8),
+                          block(8))
+    names = titles(draw(model, (4, 8, 8), depth=1))
+    assert names == ["input", "0..2 x3", "3", "4", "5", "6..7 x2"]
+    expanded = titles(draw(model, (4, 8, 8), depth=1, expand=True))
+    assert expanded == ["input", "0", "1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_aux_heads_are_drawn_in_train_mode(tmp_path):
+    path = tmp_path / "aux.svg"
+    result = runner.invoke(app, ["draw", "googlenet", "-o", str(path), "--aux", "--depth", "1"])
+    assert result.exit_code == 0, result.output
+    names = titles(path.read_text())
+    assert "aux1" in names and "aux2" in names  # on 4a and 4d (GoogLeNet paper, section 5)
+    boxes, edges, _, _ = parse(path.read_text())
+    assert ("inception4a", "aux1") in {(s, t) for s, t, _, _ in edges}

@@ -24,7 +24,7 @@ from ..cost.counting import dims
 from ..cost.table1 import stage_table
 from ..models import create_model, model_config
 from ..models.googlenet import InceptionModule, NaiveInception
-from .common import console, parse_size, user_errors
+from .common import AuxOpt, DropRateOpt, InChansOpt, VariantOpt, WidthOpt, console, parse_size, user_errors
 
 
 def _ints(text: str, count: int, what: str) -> list[int]:
@@ -184,21 +184,38 @@ def draw_cmd(
     module: str = typer.Option(None, "--module", help="draw one module, e.g. inception3a"),
     depth: int = typer.Option(None, "--depth", help="collapse modules below this depth (1: one box per stage)"),
     input: str = typer.Option(None, "--input", help="input size CxHxW; default: the network's own"),
+    expand: bool = typer.Option(False, "--expand", help="draw every one of a run of identical blocks, "
+                                                        "not one block labelled 'block35 x10'"),
+    variant: VariantOpt = None,
+    width: WidthOpt = None,
+    in_chans: InChansOpt = None,
+    aux: AuxOpt = None,
+    drop_rate: DropRateOpt = None,
 ) -> None:
-    """A diagram of a network or one of its modules: layers, branches and output shapes."""
-    from ..cost.diagram import draw
-    from ..cost.graph import module_input_size
+    """A diagram of a network or one of its modules: layers, branches and output shapes.
 
-    size = parse_size(input) if input else model_config(name).input_size
-    with torch.device("meta"):
-        model = create_model(name, aux_logits=False)
+    Eval mode, as the network classifies; with --aux, train mode, where the auxiliary heads run and are drawn.
+    """
+    from ..cost.counting import dims
+    from ..cost.diagram import check_path, draw
+    from ..cost.graph import module_input_size
+    from .common import build_for_size, explained_input, model_kwargs
+
+    if depth is not None and depth < 1:
+        raise ValueError(f"--depth must be at least 1 (1: one box per stage), got {depth}")
+    check_path(output)
+    training = bool(aux)
+    model, size = build_for_size(name, parse_size(input) if input else None,
+                                 model_kwargs(variant, width, in_chans, aux, drop_rate))
     target, target_size = model, size
-    if module:
-        target_size = module_input_size(model, module, size)
-        target = model.get_submodule(module)
-    draw(target, target_size, path=output, depth=depth)
+    with explained_input(name, size[0]):
+        if module:
+            target_size = module_input_size(model, module, size, training=training)
+            target = model.get_submodule(module)
+        draw(target, target_size, path=output, depth=depth, expand=expand, training=training)
     what = f"{name}.{module}" if module else name
-    console.print(f"wrote {output} ({what} at input {dims(target_size)})")
+    mode = ", train mode: aux heads drawn" if training else ""
+    console.print(f"wrote {output} ({what} at input {dims(target_size)}{mode})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,20 +5,24 @@ path from the input; split edges that span several ranks with virtual points, so
 (a 1x1 branch going straight to ``cat``, a residual shortcut) gets its own column; order each rank
 by barycenter sweeps, execution order breaking ties so branch1..branch4 stay left to right; then
 pull each box towards its neighbours' mean x without letting boxes in a rank overlap.
+
+A run of identical blocks (Inception-ResNet-v2's ten ``block35``) is drawn once: as one box
+'block35 x10' when blocks are boxes (``depth=1``), else as the first block's layers in a frame
+labelled 'block35 x10'. ``expand=True`` draws every block.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
-import tempfile
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
 from .counting import dims
-from .graph import LayerGraph, Node, layer_graph
+from .graph import LayerGraph, Node, collapse_repeats, layer_graph
 
 FONT = 10.0  # points: one layout unit is one point (1/72 inch), in the SVG and the PNG alike
 CHAR = 0.6 * FONT  # advance of one monospace character (DejaVu Sans Mono: 0.602 em)
@@ -39,6 +43,8 @@ COLOURS = {  # kind -> (fill, stroke)
     "other": ("#eeeeee", "#777777"),
 }
 EDGE_COLOUR = "#555555"
+FRAME_FILL, FRAME_STROKE = "#f4f4f8", "#6a6a90"
+FRAME_PAD = 8.0  # around the boxes of a block that stands for a run of identical ones
 
 
 @dataclass
@@ -67,13 +73,25 @@ class Edge:
 
 
 @dataclass
+class Frame:
+    """Around the layers of the one block drawn for a run of identical blocks; ``label`` left of its top."""
+
+    label: str
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+@dataclass
 class Layout:
-    """Boxes in the graph's execution order, edges, and the size of the drawing in points."""
+    """Boxes in the graph's execution order, edges, frames, and the size of the drawing in points."""
 
     boxes: list[Box]
     edges: list[Edge]
     width: float
     height: float
+    frames: list[Frame] = field(default_factory=list)
 
 
 def kind(node: Node) -> str:
@@ -243,10 +261,7 @@ def layout(graph: LayerGraph) -> Layout:
     x = _place(layers, up, down, width, len(nodes))
     _align_trunk(layers, x)
 
-    left = min((x[e] - width[e] / 2 for e in range(len(x))), default=0.0)
-    x = [value - left + MARGIN for value in x]
     y = [MARGIN + r * (HEIGHT + GAP_Y) + HEIGHT / 2 for r in elem_rank]
-    right = max((x[e] + width[e] / 2 for e in range(len(x))), default=0.0)
 
     boxes = [
         Box(node.name, titles[i], details[i], kind(node), rank[i], x[i], y[i], width[i], HEIGHT,
@@ -264,8 +279,43 @@ def layout(graph: LayerGraph) -> Layout:
                 points += [(x[e], y[e] - HEIGHT / 2), (x[e], y[e] + HEIGHT / 2)]
             points.append((port, y[target] - HEIGHT / 2))
             edges.append(Edge(nodes[source].name, nodes[target].name, points))
+    frames = _frames(graph, boxes, edges)
+    left = min([x[e] - width[e] / 2 for e in range(len(x))] + [f.left - _label_width(f) for f in frames], default=0.0)
+    right = max([x[e] + width[e] / 2 for e in range(len(x))] + [f.left + f.width for f in frames], default=0.0)
+    shift = MARGIN - left
+    for box in boxes:
+        box.x += shift
+    for edge in edges:
+        edge.points = [(px + shift, py) for px, py in edge.points]
+    for frame in frames:
+        frame.left += shift
     height = MARGIN + len(layers) * (HEIGHT + GAP_Y) - GAP_Y + MARGIN
-    return Layout(boxes, edges, right + MARGIN, height)
+    return Layout(boxes, edges, right - left + 2 * MARGIN, height, frames)
+
+
+def _label_width(frame: Frame) -> float:
+    return len(frame.label) * CHAR + PAD_X
+
+
+def _frames(graph: LayerGraph, boxes: list[Box], edges: list[Edge]) -> list[Frame]:
+    """A frame for each run of identical blocks drawn as its first block's layers.
+
+    It holds that block's boxes and the edges running beside them (a residual shortcut's column).
+    """
+    found = []
+    for repeat in graph.repeats:
+        first, second = (repeat.modules[0] + ".", repeat.modules[1] + ".")
+        inside = [box for box in boxes if box.name.startswith(first) and box.name != repeat.title]
+        if not inside or any(box.name.startswith(second) or box.name == repeat.title for box in boxes):
+            continue  # merged into one box, inside a bigger box, or drawn expanded
+        top = min(box.y - box.height / 2 for box in inside) - FRAME_PAD
+        bottom = max(box.y + box.height / 2 for box in inside) + FRAME_PAD
+        xs = [x for box in inside for x in (box.x - box.width / 2, box.x + box.width / 2)]
+        xs += [x for edge in edges if edge.target.startswith(first)
+               for x, y in edge.points[1:-1] if top < y < bottom]
+        left, right = min(xs) - FRAME_PAD, max(xs) + FRAME_PAD
+        found.append(Frame(repeat.title, left, top, right - left, bottom - top))
+    return found
 
 
 def _n(value: float) -> str:
@@ -274,6 +324,10 @@ def _n(value: float) -> str:
 
 def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _label_baseline(frame: Frame) -> float:
+    return frame.top + (LINE + 0.7 * FONT) / 2
 
 
 def _baselines(box: Box) -> tuple[float, float]:
@@ -292,8 +346,19 @@ def to_svg(layout: Layout) -> str:
         f'markerWidth="{_n(ARROW)}" markerHeight="{_n(ARROW)}" markerUnits="userSpaceOnUse" orient="auto">'
         f'<path d="M 0 0 L 10 5 L 0 10 z" fill="{EDGE_COLOUR}"/></marker></defs>',
         '<rect width="100%" height="100%" fill="white"/>',
-        f'<g class="edges" fill="none" stroke="{EDGE_COLOUR}" stroke-width="1">',
     ]
+    if layout.frames:
+        out.append('<g class="frames">')
+        for frame in layout.frames:
+            out += [
+                f'<rect class="frame" x="{_n(frame.left)}" y="{_n(frame.top)}" width="{_n(frame.width)}" '
+                f'height="{_n(frame.height)}" rx="6" fill="{FRAME_FILL}" stroke="{FRAME_STROKE}" '
+                'stroke-dasharray="4 3"/>',
+                f'<text class="frame" x="{_n(frame.left - PAD_X / 2)}" y="{_n(_label_baseline(frame))}" '
+                f'text-anchor="end" font-weight="bold" fill="{FRAME_STROKE}">{_xml(frame.label)}</text>',
+            ]
+        out.append("</g>")
+    out.append(f'<g class="edges" fill="none" stroke="{EDGE_COLOUR}" stroke-width="1">')
     for edge in layout.edges:
         points = " ".join(f"{_n(px)},{_n(py)}" for px, py in edge.points)
         out.append(f'<polyline class="edge" data-source="{_xml(edge.source)}" data-target="{_xml(edge.target)}" '
@@ -324,16 +389,38 @@ def _arrowhead(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(x1, y1), (bx - half * dy, by + half * dx), (bx + half * dy, by - half * dx)]
 
 
+def check_path(path: Path) -> None:
+    """Refuse, before any drawing, a path whose suffix is neither .svg nor .png or whose folder is missing."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"cannot draw to {str(path)!r}: suffix {path.suffix or '(none)'!r} "
+                         f"is not one of {', '.join(SUFFIXES)}")
+    folder = path.parent
+    if not folder.exists():
+        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: {folder} is not a folder")
+
+
 def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename it over ``path``."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temporary file in the same folder, fsync it, then rename it over ``path``.
+
+    The file gets the mode the umask gives (as train.checkpoint.atomic_save does, which importing
+    here would pull in the training and data packages); a failure removes the temporary file and
+    names ``path``, never the temporary one.
+    """
+    check_path(path)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(temporary, "xb") as file:
             write(file)
-        os.chmod(temporary, 0o644)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
-        os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -350,6 +437,12 @@ def to_png(layout: Layout, path: str | os.PathLike, dpi: float = 96) -> Path:
     axes.set_xlim(0, layout.width)
     axes.set_ylim(layout.height, 0)
     axes.set_axis_off()
+    for frame in layout.frames:
+        axes.add_patch(FancyBboxPatch((frame.left, frame.top), frame.width, frame.height,
+                                      boxstyle="round,pad=0,rounding_size=6", facecolor=FRAME_FILL,
+                                      edgecolor=FRAME_STROKE, linestyle=(0, (4, 3)), linewidth=1, zorder=0))
+        axes.text(frame.left - PAD_X / 2, _label_baseline(frame), frame.label, ha="right", va="baseline",
+                  fontsize=FONT, family="monospace", weight="bold", color=FRAME_STROKE, zorder=3)
     axes.add_collection(LineCollection([edge.points for edge in layout.edges], colors=EDGE_COLOUR, linewidths=1))
     axes.add_collection(PolyCollection([_arrowhead(edge.points) for edge in layout.edges],
                                        facecolors=EDGE_COLOUR, edgecolors="none"))
@@ -371,27 +464,30 @@ def to_png(layout: Layout, path: str | os.PathLike, dpi: float = 96) -> Path:
 
 
 def draw(model_or_graph: nn.Module | LayerGraph, input_size: tuple[int, ...] | None = None,
-         path: str | os.PathLike | None = None, depth: int | None = None, dpi: float = 96) -> str:
+         path: str | os.PathLike | None = None, depth: int | None = None, dpi: float = 96,
+         expand: bool = False, training: bool = False) -> str:
     """The SVG diagram of a model (recorded on ``input_size``, collapsed to ``depth``) or of a layer graph.
 
-    With ``path`` it is also written there: ``.svg`` as text, ``.png`` drawn by matplotlib at ``dpi``.
+    Runs of identical blocks are drawn once ('block35 x10') unless ``expand``. ``training=True``
+    records train mode, where the auxiliary heads run and are drawn. With ``path`` the diagram is
+    also written there: ``.svg`` as text, ``.png`` drawn by matplotlib at ``dpi``.
     """
     if path is not None:
         path = Path(path)
-        if path.suffix.lower() not in SUFFIXES:
-            raise ValueError(f"cannot draw to {str(path)!r}: suffix {path.suffix or '(none)'!r} "
-                             f"is not one of {', '.join(SUFFIXES)}")
+        check_path(path)
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be at least 1 (1: one box per stage), got {depth}")
     if isinstance(model_or_graph, LayerGraph):
-        if input_size is not None or depth is not None:
-            raise ValueError("input_size and depth apply to a model; a layer graph is already recorded")
+        if input_size is not None or depth is not None or training:
+            raise ValueError("input_size, depth and training apply to a model; a layer graph is already recorded")
         graph = model_or_graph
     elif isinstance(model_or_graph, nn.Module):
         if input_size is None:
             raise ValueError("drawing a model needs its input_size (C, H, W), e.g. (3, 224, 224)")
-        graph = layer_graph(model_or_graph, input_size, depth)
+        graph = layer_graph(model_or_graph, input_size, depth, training=training)
     else:
         raise TypeError(f"draw takes an nn.Module or a LayerGraph, not {type(model_or_graph).__name__}")
-    placed = layout(graph)
+    placed = layout(graph if expand else collapse_repeats(graph))
     svg = to_svg(placed)
     if path is not None and path.suffix.lower() == ".svg":
         _write_atomically(path, lambda file: file.write(svg.encode("utf-8")))

@@ -7,11 +7,16 @@ recording follows the real control flow, so it works for any module, ours or the
 
 Depth is the paper's: the number of layers with weights on the longest input-to-output path
 (GoogLeNet: 22), optionally counting pooling layers too (GoogLeNet: 27).
+
+Runs of identical blocks one after another (Inception-ResNet-v2's ten ``block35``) are found while
+recording; :func:`collapse_repeats` keeps one of each run, so a diagram need not draw all of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import re
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -43,12 +48,34 @@ class Node:
 
 
 @dataclass
+class Repeat:
+    """Sibling blocks that run one after another and are the same: class, configuration, parameter
+    shapes, input and output shapes (``block35_1`` ... ``block35_10``)."""
+
+    modules: list[str]
+
+    @property
+    def title(self) -> str:
+        """'block35 x10' when the names number the blocks 1, 2, 3...; else 'first..last x3'."""
+        found = [re.fullmatch(r"(.+?)_?(\d+)", name) for name in self.modules]
+        if all(found) and len({m[1] for m in found}) == 1 and found[0][1][-1] not in "._":
+            numbers = [int(m[2]) for m in found]
+            if numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+                return f"{found[0][1]} x{len(numbers)}"
+        return f"{self.modules[0]}..{self.modules[-1]} x{len(self.modules)}"
+
+
+@dataclass
 class LayerGraph:
-    """Nodes in execution order (a topological order); ``output`` names the node of the result."""
+    """Nodes in execution order (a topological order); ``output`` names the node of the result.
+
+    ``repeats`` are the runs of identical blocks found while recording, drawn once unless expanded.
+    """
 
     nodes: list[Node]
     output: str
     input_size: tuple[int, ...]
+    repeats: list[Repeat] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> Node:
         for node in self.nodes:
@@ -109,6 +136,7 @@ class _Builder:
         self.inside = 0
         self.counts: dict[str, int] = {}
         self.scope: list[str] = []
+        self.shapes: dict[str, tuple] = {}  # module name -> (input shape, output shape), of its first call
 
     def recorded(self, module: nn.Module) -> bool:
         name = self.names.get(module)
@@ -165,6 +193,8 @@ class _Builder:
         self.add(Node(name, "function", fname, fname, tuple(out.shape[1:]), inputs, pooling=pooling), out)
 
     def pre(self, module, inputs):
+        tensor = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        self.shapes.setdefault(self.names.get(module, ""), (tuple(tensor.shape[1:]) if tensor is not None else (),))
         if self.inside:
             return
         if self.recorded(module):
@@ -175,9 +205,12 @@ class _Builder:
             self.scope.append(self.names[module])
 
     def post(self, module, _inputs, output):
+        tensor = output[0] if isinstance(output, (tuple, list)) else output
+        shape = tuple(tensor.shape[1:]) if isinstance(tensor, torch.Tensor) else ()
+        name = self.names.get(module, "")
+        if len(self.shapes.get(name, ())) == 1:
+            self.shapes[name] += (shape,)
         if self.inside and module is self.current:
-            tensor = output[0] if isinstance(output, (tuple, list)) else output
-            shape = tuple(tensor.shape[1:]) if isinstance(tensor, torch.Tensor) else ()
             layers = [m for m in module.modules()]
             weighted = any(isinstance(m, WEIGHTED) for m in layers)
             pooling = any(isinstance(m, POOLING) for m in layers)
@@ -190,34 +223,123 @@ class _Builder:
         elif not self.inside and module is not self.model and self.scope and self.scope[-1] == self.names[module]:
             self.scope.pop()
 
+    def repeats(self) -> list[Repeat]:
+        """Runs of two or more sibling blocks (not single layers or conv units) that ran and are the same."""
+        runs: list[Repeat] = []
+        for parent, module in self.model.named_modules():
+            run: list[str] = []
+            key = None
+            for child_name, child in module.named_children():
+                name = f"{parent}.{child_name}" if parent else child_name
+                shapes = self.shapes.get(name, ())
+                same = None if _unit(child) or len(shapes) < 2 else (
+                    type(child), repr(child), tuple(tuple(p.shape) for p in child.parameters()), shapes)
+                if same is not None and same == key:
+                    run.append(name)
+                    continue
+                if len(run) > 1:
+                    runs.append(Repeat(run))
+                run, key = [name], same
+            if len(run) > 1:
+                runs.append(Repeat(run))
+        return runs
+
+
+@contextlib.contextmanager
+def _mode(model: nn.Module, training: bool):
+    """Run ``model`` in train or eval mode, then restore its mode and its buffers (BatchNorm statistics)."""
+    was_training = model.training
+    saved = [(b, b.clone()) for b in model.buffers()] if training else []
+    model.train(training)
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+
 
 @torch.no_grad()
-def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None = None) -> LayerGraph:
+def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None = None,
+                training: bool = False) -> LayerGraph:
     """Record the layer graph of ``model`` on zeros of ``input_size`` (C, H, W), in eval mode.
 
     ``depth=None`` records every layer; ``depth=1`` makes each top-level module one node
-    (``inception3a``), ``depth=2`` each of their children, and so on.
+    (``inception3a``), ``depth=2`` each of their children, and so on. ``training=True`` records
+    train mode instead, where the auxiliary heads run (on a batch of two, which BatchNorm needs);
+    the model's BatchNorm statistics are put back afterwards.
     """
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be at least 1 (1: one node per top-level module), got {depth}")
     input_size = tuple(int(d) for d in input_size)
     builder = _Builder(model, depth)
     handles = []
     for module in builder.names:
         handles.append(module.register_forward_pre_hook(builder.pre))
         handles.append(module.register_forward_hook(builder.post))
-    x = sample_input(model, input_size)
+    x = sample_input(model, input_size, batch_size=2 if training else 1)
     builder.add(Node(builder.unique("input"), "input", "input", f"input {dims(input_size)}", input_size), x)
-    was_training = model.training
-    model.eval()
     try:
-        with locate_failure(model, type(model).__name__), _Recorder(builder):
+        with _mode(model, training), locate_failure(model, type(model).__name__), _Recorder(builder):
             out = model(x)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     result = out[0] if isinstance(out, (tuple, list)) else out
     output = builder.producer.get(id(result), builder.nodes[-1].name)
-    return LayerGraph(builder.nodes, output, input_size)
+    return LayerGraph(builder.nodes, output, input_size, builder.repeats())
+
+
+def _within(name: str, module: str) -> bool:
+    return name == module or name.startswith(module + ".")
+
+
+def collapse_repeats(graph: LayerGraph) -> LayerGraph:
+    """The graph with each run of identical blocks drawn once.
+
+    A run whose blocks are nodes (``depth=1``) becomes one node named by the run ('block35 x10');
+    a run whose blocks were recorded layer by layer keeps the first block's layers, and what used
+    the last block's output uses the first one's. A run is left as it is unless its blocks form a
+    chain: each block takes only the previous block's output, and nothing else uses it.
+    """
+    nodes = list(graph.nodes)
+    output = graph.output
+    for repeat in graph.repeats:
+        members = [[n for n in nodes if _within(n.name, m)] for m in repeat.modules]
+        if not all(members):
+            continue  # inside a node of a shallower depth, or already gone with an outer run
+        inside = [{n.name for n in group} for group in members]
+        outs = []
+        for k, names in enumerate(inside):
+            used = {i for n in nodes if n.name not in names for i in n.inputs if i in names}
+            used |= {output} & names
+            outs.append(used)
+        chained = all(len(used) == 1 for used in outs) and all(
+            i in inside[k] or i in outs[k - 1] for k in range(1, len(inside)) for n in members[k] for i in n.inputs)
+        users = {n.name for n in nodes for i in n.inputs if any(i in names for names in inside[:-1])}
+        if not chained or not users <= set().union(*inside) or any(output in names for names in inside[:-1]):
+            continue
+        last = next(iter(outs[-1]))
+        if [n.name for n in members[0]] == repeat.modules[:1]:  # the blocks are nodes: one node for all
+            blocks = [group[0] for group in members]
+            shown = replace(blocks[0], name=repeat.title, output_shape=blocks[-1].output_shape,
+                            params=sum(n.params for n in blocks), macs=sum(n.macs for n in blocks))
+            replaced, rename = {blocks[0].name: shown}, {last: shown.name}
+        else:  # the first block's layers stand for the run
+            replaced, rename = {}, {last: next(iter(outs[0]))}
+        gone = set().union(*inside[1:])
+        result = []
+        for node in nodes:
+            if node.name in gone:
+                continue
+            node = replaced.get(node.name, node)
+            if any(i in rename for i in node.inputs):
+                node = replace(node, inputs=list(dict.fromkeys(rename.get(i, i) for i in node.inputs)))
+            result.append(node)
+        nodes = result
+        output = rename.get(output, output)
+    return LayerGraph(nodes, output, graph.input_size, graph.repeats)
 
 
 def layer_depth(model: nn.Module, input_size: tuple[int, ...], count_pooling: bool = False) -> int:
@@ -226,8 +348,10 @@ def layer_depth(model: nn.Module, input_size: tuple[int, ...], count_pooling: bo
 
 
 @torch.no_grad()
-def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape (C, H, W) that submodule ``name`` receives when ``model`` runs on ``input_size``."""
+def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...],
+                      training: bool = False) -> tuple[int, ...]:
+    """The shape (C, H, W) that submodule ``name`` receives when ``model`` runs on ``input_size``
+    (in train mode with ``training=True``, where the auxiliary heads run)."""
     modules = dict(model.named_modules())
     if name not in modules or not name:
         stages = [n for n in modules if n and "." not in n]
@@ -241,14 +365,12 @@ def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...]) 
             seen.append(tuple(inputs[0].shape[1:]))
 
     handle = modules[name].register_forward_pre_hook(grab)
-    was_training = model.training
-    model.eval()
     try:
-        with locate_failure(model, type(model).__name__):
-            model(sample_input(model, input_size))
+        with _mode(model, training), locate_failure(model, type(model).__name__):
+            model(sample_input(model, input_size, batch_size=2 if training else 1))
     finally:
         handle.remove()
-        model.train(was_training)
     if not seen:
-        raise ValueError(f"module {name!r} does not run in eval mode (an aux head?), so it has no input to draw")
+        mode = "train" if training else "eval"
+        raise ValueError(f"module {name!r} does not run in {mode} mode (an aux head?), so it has no input to draw")
     return seen[0]
