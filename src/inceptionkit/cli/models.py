@@ -29,9 +29,18 @@ def list_cmd() -> None:
 
     from ..models import create_model, list_models, model_config
 
-    def count(name: str, **kwargs) -> int:
+    def counts(name: str) -> tuple[int, int | None]:
+        """Params without and with the aux heads (None: the network has none), from one meta build."""
         with torch.device("meta"):
-            return sum(p.numel() for p in create_model(name, **kwargs).parameters())
+            try:
+                model = create_model(name, aux_logits=True)
+            except ValueError:  # a network without aux heads refuses aux_logits=True
+                model = create_model(name)
+        total = sum(p.numel() for p in model.parameters())
+        heads = [getattr(model, attr) for attr in getattr(model, "aux_taps", {}).values()]
+        if not heads:
+            return total, None
+        return total - sum(p.numel() for head in heads for p in head.parameters()), total
 
     table = Table(title="inceptionkit networks (1000 classes unless the network's default differs)")
     for column in ("name", "params", "with aux heads", "input", "follows"):
@@ -39,14 +48,11 @@ def list_cmd() -> None:
                          no_wrap=column != "follows")
     for name in list_models():
         config = model_config(name)
-        try:
-            with_aux = f"{count(name, aux_logits=True):,}"
-        except ValueError:  # a network without aux heads refuses aux_logits=True
-            with_aux = "-"
+        without, with_aux = counts(name)
         table.add_row(
             name,
-            f"{count(name, aux_logits=False):,}",
-            with_aux,
+            f"{without:,}",
+            "-" if with_aux is None else f"{with_aux:,}",
             "x".join(map(str, config.input_size)),
             config.source,
         )

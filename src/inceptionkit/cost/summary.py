@@ -243,8 +243,8 @@ def totals_lines(result: Summary) -> list[str]:
     lines = [f"Total params: {result.total_params:,}"]
     if result.not_run:
         names = ", ".join(row.name for row in result.not_run)
-        lines.append(f"  not counted: {names} ({result.all_params - result.total_params:,} params), which did not "
-                     f"run in eval mode; {result.all_params:,} params with them")
+        lines.append(f"  + {names}: {result.all_params - result.total_params:,} params not run in eval mode "
+                     f"({result.all_params:,} params with them)")
     lines += [
         f"Trainable params: {result.trainable_params:,}",
         f"Non-trainable params: {result.non_trainable_params:,}",
