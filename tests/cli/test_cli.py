@@ -158,3 +158,18 @@ def test_summary_torchsummary_convention():
     assert theirs["total_params"] == ours["total_params"]
     text = runner.invoke(app, ["summary", "googlenet", "--convention", "torchsummary"], terminal_width=200).output
     assert "torchsummary's count" in text
+
+
+def test_an_unwritable_file_is_one_line_not_a_traceback(capsys):
+    import typer
+
+    from inceptionkit.cli.common import user_errors
+
+    @user_errors
+    def write():
+        raise PermissionError(13, "Permission denied", "/srv/readonly/x.png")
+
+    with pytest.raises(typer.Exit) as stopped:
+        write()
+    assert stopped.value.exit_code == 2
+    assert "Permission denied: '/srv/readonly/x.png'" in capsys.readouterr().err

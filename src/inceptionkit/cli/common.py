@@ -22,13 +22,15 @@ def main_process() -> bool:
 
 
 def user_errors(fn):
-    """Turn ValueError/TypeError/FileNotFoundError raised for bad input into ``error: ...``."""
+    """Turn errors raised for bad input (ValueError, TypeError, a file missing, unwritable or of the wrong
+    kind) into ``error: ...``."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValueError, TypeError, FileNotFoundError) as exc:
+        except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError,
+                NotADirectoryError) as exc:
             if main_process():
                 err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

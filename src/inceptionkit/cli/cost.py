@@ -5,25 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import typer
-from rich.table import Table
 
-from ..cost import (
-    Comparison,
-    compare_modules,
-    conv_stack,
-    five_vs_two_3x3,
-    naive_vs_reduced,
-    network_table,
-    square_vs_asymmetric,
-    summary,
-    table1,
-)
-from ..cost.counting import dims
-from ..cost.table1 import stage_table
-from ..models import create_model, model_config
-from ..models.googlenet import InceptionModule, NaiveInception
 from .common import AuxOpt, DropRateOpt, InChansOpt, VariantOpt, WidthOpt, console, parse_size, user_errors
 
 
@@ -46,6 +29,9 @@ REDUCED_HELP = "#1x1,#3x3 reduce,#3x3,#5x5 reduce,#5x5,pool proj (Table 1's colu
 
 
 def _module_from_options(in_chs: int, reduced: str | None, naive: str | None, convs: str | None):
+    from ..cost import conv_stack
+    from ..models.googlenet import InceptionModule, NaiveInception
+
     given = [o for o in (reduced, naive, convs) if o]
     if len(given) != 1:
         raise ValueError("give exactly one of --reduced, --naive or --convs")
@@ -57,7 +43,11 @@ def _module_from_options(in_chs: int, reduced: str | None, naive: str | None, co
     return f"convolutions {convs}", conv_stack(in_chs, convs)
 
 
-def _print_comparison(result: Comparison, as_json: bool) -> None:
+def _print_comparison(result, as_json: bool) -> None:
+    from rich.table import Table
+
+    from ..cost.counting import dims
+
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
@@ -84,6 +74,11 @@ def cost_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Per-layer parameters and multiply-adds of one module you describe (weights only)."""
+    from rich.table import Table
+
+    from ..cost import summary
+    from ..cost.counting import dims
+
     _check_grid(in_chs, size)
     title, module = _module_from_options(in_chs, reduced, naive, convs)
     result = summary(module, (in_chs, size, size), depth=3, title=title)
@@ -113,6 +108,8 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Side by side: naive vs reduced module, 5x5 vs two 3x3, NxN vs 1xN + Nx1, or your own stacks."""
+    from ..cost import compare_modules, conv_stack, five_vs_two_3x3, naive_vs_reduced, square_vs_asymmetric
+
     _check_grid(in_chs, size)
     chosen = [bool(reduced), two_3x3, asymmetric is not None, bool(stack)]
     if sum(chosen) != 1:
@@ -136,6 +133,14 @@ def table_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """GoogLeNet's Table 1 computed from the model, a stage table of any network, or all networks side by side."""
+    import torch
+    from rich.table import Table
+
+    from ..cost import network_table, table1
+    from ..cost.counting import dims
+    from ..cost.table1 import stage_table
+    from ..models import create_model, model_config
+
     if name is None:
         rows = network_table()
         if as_json:
