@@ -173,3 +173,11 @@ def test_an_unwritable_file_is_one_line_not_a_traceback(capsys):
         write()
     assert stopped.value.exit_code == 2
     assert "Permission denied: '/srv/readonly/x.png'" in capsys.readouterr().err
+
+
+def test_table_takes_the_shared_options():
+    """googlenet_cifar at width 0.5: the classifier reads 512 features (1024 x 0.5), 5,130 params for 10 classes."""
+    rows = json.loads(runner.invoke(app, ["table", "googlenet_cifar", "--width", "0.5", "--json"]).output)
+    assert {r["name"]: r["params"] for r in rows}["fc"] == 512 * 10 + 10
+    wrong = runner.invoke(app, ["table", "inception_v3", "--variant", "torchvision"])
+    assert wrong.exit_code == 2 and "inception_v3 does not take variant" in wrong.output

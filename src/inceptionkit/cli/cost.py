@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from .common import AuxOpt, DropRateOpt, InChansOpt, VariantOpt, WidthOpt, console, parse_size, user_errors
+from .common import (
+    AuxOpt,
+    DropRateOpt,
+    InChansOpt,
+    VariantOpt,
+    WidthOpt,
+    console,
+    model_kwargs,
+    parse_size,
+    user_errors,
+)
 
 
 def _ints(text: str, count: int, what: str) -> list[int]:
@@ -129,8 +139,9 @@ def compare_cmd(
 def table_cmd(
     name: str = typer.Argument(None, help="googlenet for the paper's Table 1, another network for its stages; "
                                           "none for every network"),
-    variant: str = typer.Option(None, "--variant", help="googlenet variant: paper (default) or torchvision"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
+    variant: VariantOpt = None,
+    width: WidthOpt = None,
 ) -> None:
     """GoogLeNet's Table 1 computed from the model, a stage table of any network, or all networks side by side."""
     import torch
@@ -141,6 +152,9 @@ def table_cmd(
     from ..cost.table1 import stage_table
     from ..models import create_model, model_config
 
+    if name is None and (variant is not None or width is not None):
+        raise ValueError("--variant and --width apply to one network: name it (e.g. `table googlenet --variant "
+                         "torchvision`)")
     if name is None:
         rows = network_table()
         if as_json:
@@ -157,9 +171,7 @@ def table_cmd(
                       "and counting pooling layers too (its 27)")
         return
     config = model_config(name)
-    if variant is not None and name != "googlenet":
-        raise ValueError("--variant is a googlenet option")
-    kwargs = {"variant": variant} if variant else {}
+    kwargs = model_kwargs(variant=variant, width=width)
     with torch.device("meta"):
         model = create_model(name, aux_logits=False, **kwargs)
     if name == "googlenet":
