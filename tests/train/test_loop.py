@@ -121,6 +121,26 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "ddp").rglob("*"))
 
 
+@pytest.mark.slow
+def test_a_data_error_under_torchrun_is_printed_once_without_a_traceback(tmp_path):
+    """Rank 0 finds CIFAR-10 missing; rank 1 must stop with the same error instead of dying in gloo."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", INCEPTIONKIT_CACHE=str(tmp_path / "cache"))
+    ran = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29518",
+         "-m", "inceptionkit", "train", "teaching_cifar10", "--data", "cifar10", "--epochs", "1", "--max-steps", "1",
+         "--amp", "none", "--quiet", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    output = ran.stdout + ran.stderr
+    assert ran.returncode != 0
+    assert output.count("error: CIFAR-10 is not in") == 1, output
+    assert "gloo" not in output and "Connection closed" not in output and "[rank" not in output, output
+    # what remains is torchrun's own report of its workers: the first to stop exited with the user-error
+    # code 2 (torchrun may then SIGTERM the other before it exits with 2 as well), none with a Python error
+    assert output.count("Traceback") == output.count("ChildFailedError:") == 1, output
+    assert "exitcode  : 2" in output and "exitcode  : 1 " not in output, output
+
+
 def test_a_finished_run_is_never_overwritten(tmp_path):
     fit(small(tmp_path / "run", epochs=1, max_steps=1))
     before = (tmp_path / "run" / "last.json").read_text()

@@ -7,18 +7,26 @@ from pathlib import Path
 
 import typer
 
-from .common import console, err_console, main_process, parse_size, user_errors
+from .common import (
+    AuxOpt,
+    DropRateOpt,
+    InChansOpt,
+    VariantOpt,
+    WidthOpt,
+    channels_for,
+    console,
+    err_console,
+    main_process,
+    model_kwargs,
+    parse_size,
+    user_errors,
+)
 
 
-def _kwargs(width: float | None, drop_rate: float | None, variant: str | None, aux: bool | None) -> dict:
-    kwargs = {} if aux is None else {"aux_logits": aux}
-    if width is not None:
-        kwargs["width"] = width
-    if drop_rate is not None:
-        kwargs["drop_rate"] = drop_rate
-    if variant is not None:
-        kwargs["variant"] = variant
-    return kwargs
+def _skipped_note(count: int, reasons: dict[str, int]) -> str:
+    """``skipped 3 unreadable images (2 truncated JPEG, 1 empty file)``."""
+    why = ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+    return f"skipped {count} unreadable image{'s' if count != 1 else ''} ({why})"
 
 
 RECIPES_HELP = "fast (default: SGD, one-cycle), v1 (the GoogLeNet paper) or v3 (RMSProp, label smoothing)"
@@ -28,19 +36,22 @@ RECIPES_HELP = "fast (default: SGD, one-cycle), v1 (the GoogLeNet paper) or v3 (
 def train_cmd(
     model: str = typer.Argument(None, help="registered network name (not needed with --resume)"),
     data: str = typer.Option(None, "--data", help="digits (default), cifar10[:DIR], fer2013:FILE.csv, or a folder"),
-    recipe: str = typer.Option("fast", "--recipe", help=RECIPES_HELP),
+    recipe: str = typer.Option(None, "--recipe", help=RECIPES_HELP),
     epochs: int = typer.Option(None, "--epochs", help="default: the recipe's"),
     batch_size: int = typer.Option(None, "--batch-size", help="global batch; default: the recipe's"),
     lr: float = typer.Option(None, "--lr", help="base learning rate; default: the recipe's"),
-    amp: str = typer.Option("auto", "--amp", help="auto (bf16 where the hardware has it), bf16, fp16 (GPU), none"),
-    channels_last: bool = typer.Option(True, "--channels-last/--no-channels-last"),
+    amp: str = typer.Option(None, "--amp", help="auto (the default: bf16 where the hardware has it), bf16, "
+                                                "fp16 (GPU), none"),
+    channels_last: bool = typer.Option(None, "--channels-last/--no-channels-last", help="default: channels-last"),
     input: str = typer.Option(None, "--input", help="image size CxHxW; default: the network's own"),
-    width: float = typer.Option(None, "--width", help="filter multiplier (googlenet, googlenet_cifar)"),
-    drop_rate: float = typer.Option(None, "--drop-rate", help="dropout before the classifier"),
-    variant: str = typer.Option(None, "--variant", help="googlenet: paper or torchvision"),
-    aux: bool = typer.Option(None, "--aux/--no-aux", help="train with the auxiliary heads; default: the network's"),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="random crops/shifts/flips on the train split"),
-    seed: int = typer.Option(0, "--seed"),
+    variant: VariantOpt = None,
+    width: WidthOpt = None,
+    in_chans: InChansOpt = None,
+    aux: AuxOpt = None,
+    drop_rate: DropRateOpt = None,
+    augment: bool = typer.Option(None, "--augment/--no-augment",
+                                 help="random crops/shifts/flips on the train split; default: on"),
+    seed: int = typer.Option(None, "--seed", help="default: 0"),
     out: Path = typer.Option(None, "--out", help="run folder; default runs/MODEL-DATA"),
     resume: Path = typer.Option(None, "--resume", help="continue the run in this folder"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1"),
@@ -49,15 +60,22 @@ def train_cmd(
     download: bool = typer.Option(False, "--download", help="download CIFAR-10 when it is not in its folder"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars or per-epoch lines"),
 ) -> None:
-    """Train a network; writes checkpoints, history, plots and metrics.json into the run folder."""
+    """Train a network; writes checkpoints, history, plots and metrics.json into the run folder.
+
+    With --resume the run keeps its settings: only --epochs, --data (the same classes, moved),
+    --device, --workers, --download and --quiet may change; other options given must match the run.
+    """
     from ..train import TrainConfig, TrainingDiverged, fit
 
     if model is None and resume is None:
         raise ValueError("name a network to train (e.g. `inceptionkit train googlenet_cifar --width 0.25`) "
                          "or a run to continue with --resume RUN_DIR")
+    size = parse_size(input) if input else None
+    kwargs = model_kwargs(variant=variant, width=width, in_chans=in_chans, aux=aux, drop_rate=drop_rate)
+    if size is not None:
+        kwargs = channels_for(size, kwargs, default=size)  # refuses --in-chans that disagrees with --input
     config = TrainConfig(
-        model=model or "googlenet_cifar", model_kwargs=_kwargs(width, drop_rate, variant, aux), data=data,
-        input_size=parse_size(input) if input else None, recipe=recipe, epochs=epochs,
+        model=model, model_kwargs=kwargs, data=data, input_size=size, recipe=recipe, epochs=epochs,
         batch_size=batch_size, lr=lr, amp=amp, channels_last=channels_last, seed=seed, augment=augment,
         out=str(out) if out else None, device=device, workers=workers, max_steps=max_steps, progress=not quiet,
         download=download,
@@ -68,6 +86,10 @@ def train_cmd(
         if main_process():
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None
+    if metrics and metrics["skipped_images"]:
+        where = Path(metrics["run_dir"]) / "metrics.json"
+        console.print(f"{_skipped_note(metrics['skipped_images'], metrics['skipped_reasons'])}; the list is in {where}",
+                      highlight=False, soft_wrap=True)
     if metrics:
         console.print(
             f"{metrics['model']} on {metrics['data']}: test top-1 {metrics['test_top1']:.4f}, "
@@ -80,7 +102,7 @@ def train_cmd(
 @user_errors
 def eval_cmd(
     checkpoint: Path = typer.Argument(..., help="a run folder, its last.json/best.json, or a .safetensors file"),
-    data: str = typer.Option(None, "--data", help="default: the data the run trained on"),
+    data: str = typer.Option(None, "--data", help="default: the data the run trained on (pass it if that moved)"),
     split: str = typer.Option("test", "--split", help="test, val or train"),
     tag: str = typer.Option("best", "--tag", help="best or last (run folders)"),
     model: str = typer.Option(None, "--model", help="network name, for a bare .safetensors file"),
@@ -94,7 +116,7 @@ def eval_cmd(
     from ..models import create_model
     from ..train import TrainConfig, evaluate
     from ..train.checkpoint import load_checkpoint
-    from ..train.loop import load_splits
+    from ..train.loop import latest_data, load_run_data
     from ..train.precision import resolve_amp
 
     ckpt = load_checkpoint(checkpoint, tag, load_state=False)
@@ -102,13 +124,17 @@ def eval_cmd(
     name = model or meta.get("model")
     if not name:
         raise ValueError(f"{checkpoint} does not say which network it holds: pass --model NAME")
-    config = TrainConfig(**meta["config"]) if "config" in meta else TrainConfig(model=name)
+    config = (TrainConfig(**meta["config"]) if "config" in meta else TrainConfig(model=name)).with_defaults()
     config.model, config.augment = name, False
     if data is not None:
         config.data = data
+    elif ckpt.record.suffix == ".json":  # a run: its data may have moved since this record was written
+        config.data = latest_data(ckpt.record.parent, config.data)
     if split not in ("test", "val", "train"):
         raise ValueError(f"--split must be test, val or train, got {split!r}")
-    splits = load_splits(config)
+    splits = load_run_data(config, meta.get("classes"), data_given=data is not None)
+    if splits.skipped:
+        err_console.print(_skipped_note(splits.skipped, splits.skipped_reasons()), highlight=False, soft_wrap=True)
     kwargs = dict(meta.get("model_kwargs", {}))
     kwargs.setdefault("num_classes", splits.num_classes)
     if kwargs["num_classes"] != splits.num_classes:

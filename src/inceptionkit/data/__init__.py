@@ -23,6 +23,7 @@ __all__ = [
     "ImageTensors",
     "channel_stats",
     "check_image",
+    "data_location",
     "load_cifar10",
     "load_data",
     "load_digits_splits",
@@ -35,6 +36,23 @@ ACCEPTED = (
     '"digits" (or nothing: the embedded default), "cifar10" or "cifar10:FOLDER", '
     '"fer2013:FILE.csv" or any FILE.csv, or an image folder (one subfolder per class)'
 )
+
+
+def data_location(data: str | os.PathLike | None) -> str | None:
+    """``data`` with its folder or file made absolute (``imgs`` -> ``/home/me/imgs``,
+    ``cifar10:~/c10`` -> ``cifar10:/home/me/c10``), so that a run finds it from any working folder.
+
+    None and bare names ("digits", "cifar10", "fer2013") are returned as they are.
+    """
+    if data is None:
+        return None
+    spec = os.fspath(data)
+    name, _, rest = spec.partition(":")
+    if spec.strip().lower() == "digits" or (name.strip().lower() in ("cifar10", "fer2013") and not rest):
+        return spec
+    if name.strip().lower() in ("cifar10", "fer2013"):
+        return f"{name}:{os.path.abspath(Path(rest).expanduser())}"
+    return os.path.abspath(Path(spec).expanduser())
 
 
 def load_data(

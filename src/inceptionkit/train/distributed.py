@@ -8,11 +8,15 @@ only rank 0 print, log and write files.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,48 @@ def all_finite(value: torch.Tensor, info: DistInfo) -> bool:
         flag = flag.to(info.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
     return bool(flag.item() > 0)
+
+
+def _as_raised_elsewhere(description: tuple[str, str]) -> Exception:
+    """The error another rank raised, as one of the types the CLI reports as a user error where it was one."""
+    kind, message = description
+    return {"FileNotFoundError": FileNotFoundError, "ValueError": ValueError, "TypeError": TypeError}.get(
+        kind, RuntimeError)(message)
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    kind = next((t.__name__ for t in (FileNotFoundError, ValueError, TypeError) if isinstance(exc, t)), "RuntimeError")
+    return kind, str(exc)
+
+
+def rank0_first(fn: Callable[[], T], info: DistInfo) -> T:
+    """``fn()`` on rank 0, then on the others (a download or unpacking happens once); when it fails on
+    any rank, every rank raises that error, so none is left waiting in a collective for a rank that
+    has gone (which gloo reports as a "Connection closed by peer" traceback)."""
+    if not info.distributed:
+        return fn()
+    result, failure = None, None
+    if info.is_main:
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001  (told to the others, then raised here as it was)
+            failure = exc
+    verdict = [None if failure is None else _describe(failure)]
+    dist.broadcast_object_list(verdict, src=0)
+    if not info.is_main and verdict[0] is None:
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001
+            failure = exc
+    if verdict[0] is None:  # rank 0 succeeded: did every other rank?
+        verdicts = [None] * info.world_size
+        dist.all_gather_object(verdicts, None if failure is None else _describe(failure))
+        verdict = [next((v for v in verdicts if v is not None), None)]
+    if failure is not None:
+        raise failure
+    if verdict[0] is not None:
+        raise _as_raised_elsewhere(verdict[0])
+    return result
 
 
 def barrier(info: DistInfo) -> None:

@@ -10,10 +10,12 @@ the same loop runs DistributedDataParallel and only rank 0 prints or writes.
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from ..data import DataSplits, load_data
+from ..data import DataSplits, data_location, load_data
 from ..models import create_model, model_config
 from . import distributed
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
@@ -38,24 +40,38 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
-    model: str = "googlenet_cifar"
+    """What a run does. A None takes a new run's default (:data:`DEFAULTS`, the recipe's, the network's);
+    with ``fit(config, resume=RUN)`` a None means "as the run has it", and a value that differs from
+    the run's is refused (only :data:`MAY_CHANGE` and data that moved may differ)."""
+
+    model: str | None = None  # None: googlenet_cifar
     model_kwargs: dict = field(default_factory=dict)
     input_size: tuple[int, int, int] | None = None  # (C, H, W) images are resized to; None: the model's
-    data: str | None = None  # None: the embedded digits
-    recipe: str = "fast"
+    data: str | None = None  # None: the embedded digits; a folder or file is saved as an absolute path
+    recipe: str | None = None  # None: fast
     epochs: int | None = None  # None: the recipe's
     batch_size: int | None = None  # global batch (split over torchrun processes); None: the recipe's
-    lr: float | None = None
-    amp: str = "auto"  # auto, bf16, fp16 or none
-    channels_last: bool = True
-    seed: int = 0
+    lr: float | None = None  # None: the recipe's
+    amp: str | None = None  # auto, bf16, fp16 or none; None: auto
+    channels_last: bool | None = None  # None: True
+    seed: int | None = None  # None: 0
     out: str | None = None  # run folder; None: runs/<model>-<data>
     device: str = "auto"
     workers: int = 0
-    augment: bool = True
+    augment: bool | None = None  # None: True
     max_steps: int | None = None  # cap on optimizer steps per epoch (smoke runs, tests)
     progress: bool = True
     download: bool = False
+
+    def with_defaults(self) -> TrainConfig:
+        """A copy with the new-run default in every field of :data:`DEFAULTS` left None."""
+        return replace(self, **{key: value for key, value in DEFAULTS.items() if getattr(self, key) is None})
+
+
+DEFAULTS = {"model": "googlenet_cifar", "recipe": "fast", "amp": "auto", "channels_last": True, "seed": 0,
+            "augment": True}
+MAY_CHANGE = ("epochs", "device", "workers", "download", "progress")  # besides data that moved
+_AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "none"}
 
 
 # --- pieces ----------------------------------------------------------------------------------------
@@ -113,6 +129,69 @@ def load_splits(config: TrainConfig) -> DataSplits:
                      interpolation=cfg.interpolation)
 
 
+def _names(classes: list[str]) -> str:
+    return ", ".join(classes) if len(classes) <= 12 else f"{', '.join(classes[:10])} ... ({len(classes)} in all)"
+
+
+def _data_path(spec: str | None) -> str | None:
+    """The folder or file a data spec names (None for the embedded digits and default locations)."""
+    if spec is None or spec.strip().lower() == "digits":
+        return None
+    name, _, rest = spec.partition(":")
+    if name.strip().lower() in ("cifar10", "fer2013"):
+        return rest or None
+    return spec
+
+
+def load_run_data(config: TrainConfig, classes: list[str] | None, data_given: bool) -> DataSplits:
+    """The data of a saved run (to resume or evaluate it), refused unless it has the run's ``classes``.
+
+    ``data_given``: ``config.data`` is a new place the user named; otherwise an error loading the
+    run's own data says how to point at data that moved.
+    """
+    where = _data_path(config.data)
+    if not data_given and where is not None and not Path(where).expanduser().exists():
+        raise FileNotFoundError(f"the run's data {where} is not there any more: if it moved, "
+                                f"pass --data WHERE_IT_IS_NOW (checked to have the run's classes)")
+    try:
+        data = load_splits(config)
+    except (ValueError, FileNotFoundError) as exc:
+        if data_given:
+            raise
+        kind = FileNotFoundError if isinstance(exc, FileNotFoundError) else ValueError
+        raise kind(f"{exc} (this is the data the run was trained on; if it moved, pass --data WHERE_IT_IS_NOW)") \
+            from None
+    if classes is not None and list(classes) != data.classes:
+        raise ValueError(f"{data.name} has the classes {_names(data.classes)}, but the run was trained on "
+                         f"{_names(list(classes))}: --data must name the run's data (moved) or data with its classes")
+    return data
+
+
+def latest_data(run_dir: str | Path, data: str | None) -> str | None:
+    """Where a run's data was last: ``config.json`` is rewritten at every start, so after a resume
+    with ``--data`` it names the new place, while ``best.json`` may still name the old one."""
+    try:
+        return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return data
+
+
+def check_one_batch(images: int, batch_size: int, world_size: int = 1, resumed: bool = False) -> None:
+    """Refuse a training split smaller than one global batch (every batch is full: drop_last)."""
+    if images // world_size >= batch_size // world_size:
+        return
+    fits = images // world_size * world_size
+    if resumed:
+        fix = "a resumed run keeps its batch size: point --data at the data set it was trained on"
+    elif fits:
+        processes = f" (a multiple of the {world_size} processes)" if world_size > 1 else ""
+        fix = f"use --batch-size {fits} or less{processes}, or more images"
+    else:
+        fix = f"use more images (at least {world_size}, one per process)"
+    raise ValueError(f"the training split has {images} images, fewer than one batch of {batch_size} (drop_last): "
+                     f"{fix}")
+
+
 def default_run_dir(config: TrainConfig) -> Path:
     data = "digits" if config.data is None else Path(str(config.data).split(":", 1)[-1]).stem or "data"
     base = Path("runs") / f"{config.model}-{data}"
@@ -147,36 +226,103 @@ class _Board:
             self.writer.close()
 
 
+# --- a resumed run ---------------------------------------------------------------------------------
+
+
+def _flag(name: str, value) -> str:
+    """An option as the command line spells it: ``--lr 0.5``, ``--no-augment``, ``--input 3x16x16``."""
+    flag = {"aux_logits": "--aux", "input_size": "--input"}.get(name, "--" + name.replace("_", "-"))
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    return f"{flag} {_value(name, value)}"
+
+
+def _value(name: str, value) -> str:
+    if isinstance(value, bool):
+        return _flag(name, value)
+    if value is None:
+        return "no cap" if name == "max_steps" else "the network's default"
+    return "x".join(map(str, value)) if name == "input_size" else str(value)
+
+
+def _builder_default(model: str, key: str):
+    parameter = inspect.signature(model_config(model).builder).parameters.get(key)
+    return None if parameter is None or parameter.default is parameter.empty else parameter.default
+
+
+def resumed_config(config: TrainConfig, resumed, run: Path) -> TrainConfig:
+    """The run's saved config, with :data:`MAY_CHANGE` and moved data (``config.data``) taken from ``config``.
+
+    Every other option ``config`` sets (not None) to a value other than the run's is refused in
+    one ValueError that names each, with the value the run keeps.
+    """
+    saved = TrainConfig(**resumed.meta["config"])
+    run_lr = saved.lr if saved.lr is not None else resumed.meta.get("recipe", {}).get("lr")
+    kept = {"recipe": saved.recipe, "batch_size": saved.batch_size, "lr": run_lr, "amp": saved.amp,
+            "channels_last": saved.channels_last, "seed": saved.seed, "augment": saved.augment,
+            "max_steps": saved.max_steps, "input_size": data_size(saved)}
+    differ = []
+    if config.model is not None and config.model != saved.model:
+        differ.append(f"{config.model} (the run trains {saved.model})")
+    for name, run_value in kept.items():
+        given = getattr(config, name)
+        if name == "input_size" and given is not None:
+            given = tuple(given)
+        if name == "amp" and given == "auto":  # what auto means on this machine
+            given = _AMP_NAMES[resolve_amp("auto", distributed.pick_device(config.device))]
+        if given is not None and given != run_value:
+            differ.append(f"{_flag(name, getattr(config, name))} (the run uses {_value(name, run_value)})")
+    built = resumed.meta.get("model_kwargs", {})
+    for key, given in config.model_kwargs.items():
+        run_value = saved.model_kwargs.get(key, built.get(key, _builder_default(saved.model, key)))
+        if given != run_value:
+            differ.append(f"{_flag(key, given)} (the run uses {_value(key, run_value)})")
+    if config.out is not None and os.path.abspath(config.out) != os.path.abspath(run):
+        differ.append(f"--out {config.out} (the run is in {run})")
+    if differ:
+        raise ValueError(f"a resumed run keeps its settings: {', '.join(differ)}; only --epochs, --data (the same "
+                         f"classes, moved), --device, --workers, --download and --quiet may change")
+    changes = {name: getattr(config, name) for name in MAY_CHANGE}
+    changes["epochs"] = saved.epochs if config.epochs is None else config.epochs
+    if config.data is not None:
+        changes["data"] = data_location(config.data)
+    return replace(saved, out=str(run), **changes)
+
+
 # --- the loop --------------------------------------------------------------------------------------
 
 
 def fit(config: TrainConfig, resume: str | Path | None = None) -> dict:
-    """Train as ``config`` says (or continue the run in ``resume``); return the metrics written to metrics.json."""
-    resumed = None
+    """Train as ``config`` says (or continue the run in ``resume``); return the metrics written to metrics.json.
+
+    A resumed run keeps its settings: ``config`` may change only :data:`MAY_CHANGE` and where the
+    data is (the same classes); see :func:`resumed_config`.
+    """
+    if config.max_steps is not None and config.max_steps < 1:
+        raise ValueError(f"--max-steps must be at least 1 (it caps the optimizer steps per epoch), "
+                         f"got {config.max_steps}")
+    resumed, data_given = None, config.data is not None
     if resume is not None:
         resumed = load_checkpoint(resume, "last")
-        saved = TrainConfig(**resumed.meta["config"])
-        # a resumed run keeps its own settings; only more epochs and the progress display may change
-        saved.epochs = config.epochs if config.epochs is not None else saved.epochs
         run = Path(resume).parent if Path(resume).is_file() else Path(resume)
-        saved.progress, saved.out = config.progress, str(run)
-        saved.device, saved.workers = config.device, config.workers  # the machine may differ
-        config = saved
+        config = resumed_config(config, resumed, run)
+    else:
+        config = replace(config.with_defaults(), data=data_location(config.data))
     info = distributed.setup(config.device)
     try:
-        return _fit(config, info, resumed)
+        return _fit(config, info, resumed, data_given)
     finally:
         distributed.cleanup(info)
 
 
-def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
+def _fit(config: TrainConfig, info: distributed.DistInfo, resumed, data_given: bool) -> dict:
     started = time.perf_counter()
     recipe: Recipe = get_recipe(config.recipe, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr)
     config.epochs, config.batch_size = recipe.epochs, recipe.batch_size
     if recipe.batch_size % info.world_size:
         raise ValueError(f"batch size {recipe.batch_size} does not split over {info.world_size} processes")
     device, amp = info.device, resolve_amp(config.amp, info.device)
-    config.amp = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "none"}[amp]  # a resumed run keeps it
+    config.amp = _AMP_NAMES[amp]  # a resumed run keeps it
     if resumed is not None and recipe.epochs < int(resumed.meta["epoch"]):
         raise ValueError(f"--epochs {recipe.epochs} is fewer than the {resumed.meta['epoch']} epochs the run has done")
     run_dir = Path(config.out) if config.out else default_run_dir(config)
@@ -185,11 +331,11 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
     config.out = str(run_dir)
     check_trainable(config, num_classes=10)  # the class count does not change which sizes work
     seed_everything(config.seed)
-    if not info.is_main:  # rank 0 downloads or unpacks first; the others then read what it wrote
-        distributed.barrier(info)
-    data = load_splits(config)
-    if info.is_main:
-        distributed.barrier(info)
+    if resumed is None:
+        data = distributed.rank0_first(lambda: load_splits(config), info)
+    else:
+        data = distributed.rank0_first(lambda: load_run_data(config, resumed.meta.get("classes"), data_given), info)
+    check_one_batch(len(data.train), recipe.batch_size, info.world_size, resumed is not None)
     model = build_model(config, data).to(device)
     if info.distributed and device.type == "cuda":  # BN statistics over the global batch (SyncBN is GPU-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -276,7 +422,8 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed) -> dict:
             images_per_s=last.get("images_per_s"), model=config.model, data=data.name, recipe=recipe.name,
             amp=str(amp).replace("torch.", "") if amp else "none", channels_last=config.channels_last,
             world_size=info.world_size, ranks_identical=identical, classes=data.classes,
-            skipped_images=data.skipped, run_dir=str(run_dir),
+            skipped_images=data.skipped, skipped_reasons=data.skipped_reasons(),
+            skipped_files=[{"file": where, "why": why} for where, why in data.skipped_files], run_dir=str(run_dir),
         )
         atomic_write_text(run_dir / "metrics.json", json.dumps(result, indent=2))
     return result
@@ -345,7 +492,5 @@ def _train_epoch(net, loader, steps, optimizer, scheduler, scaler, recipe, confi
     totals = distributed.reduce_sum(torch.tensor([loss_sum.item(), correct, seen], dtype=torch.float64), info)
     seconds = time.perf_counter() - started
     loss_total, correct_total, seen_total = totals.tolist()
-    if seen_total == 0:
-        raise ValueError("no training step ran: the training split is smaller than one batch")
     return dict(epoch=epoch + 1, train_loss=loss_total / seen_total, train_top1=correct_total / seen_total,
                 lr=optimizer.param_groups[0]["lr"], seconds=seconds, images_per_s=seen_total / seconds)

@@ -123,7 +123,7 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int, epochs: int) -> f
 def build_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int, epochs: int):
     """A LambdaLR stepped once per optimizer step, following ``lr_factor``."""
     if steps_per_epoch <= 0:
-        raise ValueError("the training split is smaller than one batch: no step per epoch")
+        raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(recipe, step, steps_per_epoch, epochs)
     )
