@@ -84,6 +84,8 @@ def test_options_a_resume_cannot_change_are_refused_by_name(tmp_path):
     assert epoch_of(run) == 1
     with pytest.raises(ValueError, match=r"--recipe v3 \(the run uses fast\)"):
         fit(TrainConfig(recipe="v3", progress=False), resume=run)
+    clash = invoke("train", "googlenet_cifar", "--in-chans", "1", "--input", "3x16x16", "--out", tmp_path / "grey")
+    assert clash.exit_code == 2 and "--in-chans 1 disagrees with --input 3x16x16" in clash.output
 
     # the values the run already has, and the options that may change, are accepted
     same = invoke("train", "googlenet_cifar", "--resume", run, "--epochs", "2", *TINY, "--recipe", "fast",

@@ -113,6 +113,7 @@ def eval_cmd(
     import torch
     from torch.utils.data import DataLoader
 
+    from ..data import data_location
     from ..models import create_model
     from ..train import TrainConfig, evaluate
     from ..train.checkpoint import load_checkpoint
@@ -127,7 +128,7 @@ def eval_cmd(
     config = (TrainConfig(**meta["config"]) if "config" in meta else TrainConfig(model=name)).with_defaults()
     config.model, config.augment = name, False
     if data is not None:
-        config.data = data
+        config.data = data_location(data)
     elif ckpt.record.suffix == ".json":  # a run: its data may have moved since this record was written
         config.data = latest_data(ckpt.record.parent, config.data)
     if split not in ("test", "val", "train"):
