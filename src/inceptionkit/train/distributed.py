@@ -116,11 +116,6 @@ def rank0_first(fn: Callable[[], T], info: DistInfo) -> T:
     return result
 
 
-def barrier(info: DistInfo) -> None:
-    if info.distributed:
-        dist.barrier()
-
-
 def reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     """Sum a small tensor of counts (or a confusion matrix) over all processes."""
     if info.distributed:
