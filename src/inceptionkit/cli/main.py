@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cost, models, train
+from . import cost, models, train, weights
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -15,6 +15,7 @@ app = typer.Typer(
 models.register(app)
 cost.register(app)
 train.register(app)
+weights.register(app)
 
 
 def main() -> None:

@@ -66,8 +66,16 @@ def model_config(name: str) -> ModelConfig:
     return _REGISTRY[name]
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered network: ``create_model("inception_v3", num_classes=10, aux_logits=False)``."""
+def create_model(name: str, weights: str | None = None, **kwargs) -> nn.Module:
+    """Build a registered network: ``create_model("inception_v3", num_classes=10, aux_logits=False)``.
+
+    ``weights``: "DEFAULT", a source tag ("torchvision", "timm" ...) or a file path loads pretrained
+    weights (see :mod:`inceptionkit.weights`); the network then carries their preprocessing and classes.
+    """
+    if weights is not None:
+        from ..weights.load import load_source  # weights build on models, not the other way round
+
+        return load_source(name, weights, **kwargs)
     config = model_config(name)
     accepted = inspect.signature(config.builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
@@ -78,4 +86,5 @@ def create_model(name: str, **kwargs) -> nn.Module:
             )
     model = config.builder(**kwargs)
     model.config = config
+    model.init_kwargs = dict(kwargs)  # what it was built with, so that an exported file can rebuild it
     return model

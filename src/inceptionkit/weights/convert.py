@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 
 from ..models import create_model
-from .layouts import LAYOUTS, Layout
+from .layouts import LAYOUTS, Layout, registration_order
 
 
 class ConversionError(ValueError):
@@ -53,7 +53,7 @@ def convert(state_dict: Mapping[str, torch.Tensor], name: str, source: str, **mo
     (and, for googlenet from torchvision, ``variant="torchvision"``).
     """
     layout = _layout(name, source)
-    theirs_all = [k for k in state_dict if not k.endswith("num_batches_tracked")]
+    theirs_all = registration_order(k for k in state_dict if not k.endswith("num_batches_tracked"))
     ours_sd = _template(layout, name, state_dict, model_kwargs)
     ours_all = [k for k in ours_sd if not k.endswith("num_batches_tracked")]
     out: OrderedDict[str, torch.Tensor] = OrderedDict()

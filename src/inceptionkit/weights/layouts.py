@@ -6,6 +6,7 @@ matched in registration order by :func:`inceptionkit.weights.convert`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -84,3 +85,39 @@ LAYOUTS[("inception_resnet_v2", "timm")] = Layout(
     classifier="classif.weight",
     first_conv="conv2d_1a.conv.weight",
 )
+
+
+# --- registration order ------------------------------------------------------------------------
+# Tensors are matched in the order their modules were registered, which a .pth state_dict keeps
+# but a safetensors file (sorted by name) loses. These ranks put any ordering of torchvision's and
+# timm's keys back into registration order: a parameter's own order, conv before its BatchNorm,
+# Inception-v3's branch names in the order its modules define them, numbers by value, else by name.
+_PARAM_RANK = {name: i for i, name in enumerate(("weight", "bias", "running_mean", "running_var",
+                                                 "num_batches_tracked"))}
+_MODULE_RANK = {name: i for i, name in enumerate((
+    "conv", "bn",
+    "branch1x1", "branch5x5_1", "branch5x5_2", "branch3x3", "branch3x3_1", "branch3x3_2", "branch3x3_2a",
+    "branch3x3_2b", "branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3", "branch3x3dbl_3a", "branch3x3dbl_3b",
+    "branch7x7_1", "branch7x7_2", "branch7x7_3", "branch7x7dbl_1", "branch7x7dbl_2", "branch7x7dbl_3",
+    "branch7x7dbl_4", "branch7x7dbl_5", "branch7x7x3_1", "branch7x7x3_2", "branch7x7x3_3", "branch7x7x3_4",
+    "branch_pool",
+))}
+
+
+def _rank(part: str, leaf: bool) -> tuple:
+    if leaf and part in _PARAM_RANK:
+        return (0, _PARAM_RANK[part], "")
+    if part.isdigit():
+        return (1, int(part), "")
+    if part in _MODULE_RANK:
+        return (2, _MODULE_RANK[part], "")
+    return (3, 0, re.sub(r"\d+", lambda m: m.group().zfill(6), part))
+
+
+def registration_order(keys) -> list[str]:
+    """``keys`` of a torchvision or timm Inception state_dict in the order the modules registered them."""
+    def sort_key(key: str) -> tuple:
+        parts = key.split(".")
+        return tuple(_rank(p, i == len(parts) - 1) for i, p in enumerate(parts))
+
+    return sorted(keys, key=sort_key)

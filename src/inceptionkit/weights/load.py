@@ -1,0 +1,371 @@
+"""One way in for every kind of weights: a published source, a run folder, an exported file, or a
+torchvision/timm state_dict, each giving a network that carries its classes and preprocessing.
+
+Every loaded network has ``model.pretrained_cfg``: timm's keys (``input_size``, ``crop_pct``,
+``interpolation``, ``mean``, ``std``, ``num_classes``) plus ``preprocessing`` (the full
+:class:`~inceptionkit.weights.preprocessing.Preprocessing` as a dict), ``classes`` and ``source``.
+Files are read with safetensors or ``torch.load(weights_only=True)``: never unpickled as code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..models import create_model, model_config
+from .convert import ConversionError, convert
+from .hub import cached_file
+from .layouts import LAYOUTS
+from .preprocessing import Preprocessing
+from .sources import WeightSource, get_source
+
+META_KEY = "inceptionkit"  # the JSON in a safetensors header (the same key run checkpoints use)
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read or fits no network: says what was found."""
+
+
+# --- reading files ---------------------------------------------------------------------------------
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(tensors, meta)`` from a .safetensors file (meta from its header) or a torch file (meta {}).
+
+    torch files load with ``weights_only=True``; a pickle holding code is refused, not run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                header = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}
+        except Exception as exc:  # safetensors raises its own types for a malformed file
+            raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
+        meta = {}
+        if META_KEY in header:
+            try:
+                meta = json.loads(header[META_KEY])
+            except json.JSONDecodeError:
+                raise WeightsError(f"{path}: its {META_KEY!r} header is not valid JSON") from None
+        return tensors, meta
+    try:
+        with warnings.catch_warnings():  # torch's note on pickle protocols says nothing about the weights
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not (zipfile.is_zipfile(path) or path.read_bytes()[:1] == b"\x80"):  # neither torch.save's zip nor a pickle
+            raise WeightsError(f"{path} is not a readable PyTorch weights file: truncated, damaged or another kind "
+                               f"of file") from None
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip().startswith("Unsupported")), "")
+        raise WeightsError(f"{path} holds Python objects other than tensors ({reason or 'refused by weights_only'}); "
+                           f"it was not unpickled: checkpoints are never run as code") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable PyTorch weights file: truncated, damaged or another kind of "
+                           f"file ({str(exc).splitlines()[0]})") from None
+    return _tensors_of(data, path), {}
+
+
+def _tensors_of(data, path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict inside what torch.load gave: the dict itself, or under 'state_dict'/'model'."""
+    if isinstance(data, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(data.get(key), Mapping):
+                data = data[key]
+                break
+        tensors = {k.removeprefix("module."): v for k, v in data.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+    raise WeightsError(f"{path} holds no state_dict (found a {type(data).__name__})")
+
+
+# --- fitting tensors into a network ------------------------------------------------------------------
+
+
+def _aux_names(model: nn.Module) -> list[str]:
+    return list(getattr(model, "aux_taps", {}).values())
+
+
+def _under(key: str, prefixes) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def fit_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> list[str]:
+    """Load ``state`` (our key layout) into ``model``; aux-head and classifier tensors may be absent or extra.
+
+    Aux heads the state lacks stay freshly initialised (a warning says so); aux tensors the model has no
+    heads for are dropped. Returns the names of modules left freshly initialised. Anything else that
+    does not fit raises a WeightsError naming the keys and shapes.
+    """
+    own = model.state_dict()
+    aux = _aux_names(model)
+    state = {k: v for k, v in state.items() if k in own or not k.startswith("aux")}  # heads the model lacks
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    fresh = sorted({next(p for p in aux if _under(k, [p])) for k in missing if _under(k, aux)})
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k}: file {tuple(v.shape)}, network {tuple(own[k].shape)}"
+             for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    real_missing = [k for k in missing if not _under(k, aux)]
+    if unexpected or wrong or real_missing:
+        parts = []
+        if wrong:
+            parts.append("shapes differ: " + "; ".join(wrong[:6]) + (" ..." if len(wrong) > 6 else ""))
+        if real_missing:
+            parts.append("missing: " + ", ".join(real_missing[:8]) + (" ..." if len(real_missing) > 8 else ""))
+        if unexpected:
+            parts.append("unexpected: " + ", ".join(unexpected[:8]) + (" ..." if len(unexpected) > 8 else ""))
+        raise WeightsError(f"{what} does not fit {type(model).__name__}: " + "\n  ".join(parts))
+    model.load_state_dict(state, strict=False)
+    if fresh:
+        warnings.warn(f"{what} has no weights for {', '.join(fresh)}: those aux heads are freshly initialised "
+                      f"(train them before relying on their outputs, or build with aux_logits=False)", stacklevel=3)
+    return fresh
+
+
+def attach(model: nn.Module, preprocessing: Preprocessing, classes: list[str], source: str) -> nn.Module:
+    """Give ``model`` its ``pretrained_cfg``: what input it expects and which classes it predicts."""
+    c, h, w = preprocessing.input_size
+    model.pretrained_cfg = {
+        "input_size": preprocessing.input_size, "crop_pct": preprocessing.crop_pct,
+        "interpolation": preprocessing.interpolation, "mean": preprocessing.mean, "std": preprocessing.std,
+        "num_classes": len(classes), "classes": list(classes), "source": source,
+        "preprocessing": preprocessing.to_dict(),
+    }
+    return model
+
+
+def preprocessing_of(model: nn.Module) -> Preprocessing:
+    """What ``model`` expects: its weights' preprocessing, or for a network built from scratch its
+    architecture's defaults (the ones training from scratch uses)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if "preprocessing" in cfg:
+        return Preprocessing.from_dict(cfg["preprocessing"])
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ValueError(f"{type(model).__name__} carries no preprocessing: load it with inceptionkit.load or "
+                         f"create_model(..., weights=...), or build a Preprocessing yourself")
+    return default_preprocessing(config.name, in_chans=_in_chans(model))
+
+
+def _in_chans(model: nn.Module) -> int:
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return first.in_channels if first is not None else 3
+
+
+def default_preprocessing(name: str, in_chans: int | None = None,
+                          input_size: tuple[int, int, int] | None = None) -> Preprocessing:
+    """The architecture's defaults (its registry config) as a Preprocessing: for networks trained here."""
+    config = model_config(name)
+    size = tuple(input_size or config.input_size)
+    channels = in_chans or size[0]
+    mean, std = config.mean, config.std
+    if channels == 1:
+        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
+    return Preprocessing.from_crop_pct((channels, *size[1:]), config.crop_pct, interpolation=config.interpolation,
+                                       mean=mean, std=std, colour="L" if channels == 1 else "RGB")
+
+
+def preprocess(model: nn.Module):
+    """The transform from a PIL image to ``model``'s input tensor, built from what the model carries."""
+    return preprocessing_of(model).transform()
+
+
+# --- published sources -------------------------------------------------------------------------------
+
+
+def load_source(name: str, weights: str, *, progress: bool = True, **kwargs) -> nn.Module:
+    """``create_model(name, weights=...)``: a published source's network, its aux heads as asked.
+
+    ``weights``: a tag ("torchvision", "timm", "DEFAULT") or a path to a file. ``num_classes`` other
+    than the file's keeps every tensor but the classifiers', which start fresh (for retraining).
+    """
+    if _looks_like_path(weights):
+        return load(weights, model=name, **kwargs)
+    source = get_source(name, weights)
+    path = cached_file(source.url, source.file_name, source.sha256, progress=progress)
+    tensors, _ = read_state_dict(path)
+    return build_from_source(source, tensors, **kwargs)
+
+
+def _looks_like_path(weights: str | os.PathLike) -> bool:
+    text = os.fspath(weights)
+    return os.sep in text or text.endswith((".pth", ".pt", ".bin", ".safetensors")) or Path(text).exists()
+
+
+def build_from_source(source: WeightSource, tensors: Mapping[str, torch.Tensor], **kwargs) -> nn.Module:
+    """Our network with ``source``'s tensors (in the source's key layout) loaded."""
+    wanted_classes = kwargs.pop("num_classes", source.num_classes)
+    state = tensors if source.layout == "inceptionkit" else convert(tensors, source.model, source.layout)
+    state = dict(state)
+    kwargs.setdefault("aux_logits", any(k.startswith("aux") for k in state))  # unless asked: what the file holds
+    model = create_model(source.model, **{**source.model_kwargs, **kwargs, "num_classes": wanted_classes})
+    classes = source.class_names()
+    if wanted_classes != source.num_classes:  # a new classifier: keep everything else
+        heads = _classifier_keys(model)
+        state = {k: v for k, v in state.items() if k not in heads}
+        model.load_state_dict({**model.state_dict(), **{k: v for k, v in state.items() if k in model.state_dict()}})
+        classes = [str(i) for i in range(wanted_classes)]
+    else:
+        fit_state_dict(model, state, f"weights {source.key}")
+    return attach(model, source.preprocessing, classes, source.key)
+
+
+def _classifier_keys(model: nn.Module) -> set[str]:
+    """Keys of the final classifier and the aux heads' classifiers (their last Linear layers)."""
+    keys = {f"fc.{p}" for p, _ in model.fc.named_parameters()} if hasattr(model, "fc") else set()
+    for head in _aux_names(model):
+        linears = [n for n, m in getattr(model, head).named_modules() if isinstance(m, nn.Linear)]
+        if linears:
+            keys |= {f"{head}.{linears[-1]}.{p}" for p in ("weight", "bias")}
+    return keys
+
+
+# --- any file ---------------------------------------------------------------------------------------
+
+
+def recognise_layout(tensors: Mapping[str, torch.Tensor]) -> tuple[str, str]:
+    """``(network, layout)`` of a torchvision or timm state_dict, from its keys and shapes."""
+    tried = []
+    for (name, layout), spec in LAYOUTS.items():
+        if spec.first_conv not in tensors or spec.classifier not in tensors:
+            continue
+        try:
+            convert(tensors, name, layout)
+        except ConversionError as exc:
+            tried.append(f"{name} ({layout}): {str(exc).splitlines()[1].strip()}")
+            continue
+        return name, layout
+    found = ", ".join(list(tensors)[:5])
+    detail = ("; closest: " + " | ".join(tried)) if tried else ""
+    raise WeightsError(f"the file's {len(tensors)} tensors fit no known network layout (torchvision googlenet/"
+                       f"inception_v3, timm inception_v3/v4/inception_resnet_v2); first keys: {found}{detail}")
+
+
+def load(path: str | os.PathLike, *, model: str | None = None, tag: str = "best", **kwargs) -> nn.Module:
+    """The network in ``path``, with its weights, classes and preprocessing.
+
+    ``path``: a run folder (its ``tag`` checkpoint, best by default), a ``.safetensors`` written by
+    inceptionkit (its header names the network), or a torchvision/timm state_dict file (layout
+    recognised from its keys). ``model`` names the network for a bare file of our own layout.
+    """
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".json":
+        from ..train.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(path, tag, load_state=False)
+        return _from_meta(ckpt.weights, ckpt.meta, str(path), model, kwargs)
+    tensors, meta = read_state_dict(path)
+    if meta.get("model") or model and _ours(tensors):
+        return _from_meta(tensors, meta, str(path), model, kwargs)
+    name, layout = recognise_layout(tensors)
+    if model is not None and model != name:
+        raise WeightsError(f"{path} holds {layout}'s {name}, not {model}")
+    source = _foreign_source(name, layout, tensors)
+    return build_from_source(source, tensors, **kwargs)
+
+
+def _ours(tensors: Mapping[str, torch.Tensor]) -> bool:
+    return not any(spec.first_conv in tensors for spec in LAYOUTS.values())
+
+
+def _from_meta(tensors, meta: dict, where: str, model: str | None, kwargs: dict) -> nn.Module:
+    name = model or meta.get("model")
+    if not name:
+        raise WeightsError(f"{where} does not say which network it holds: pass model=NAME (--model NAME)")
+    if model and meta.get("model") and model != meta["model"]:
+        raise WeightsError(f"{where} holds {meta['model']}, not {model}")
+    build = dict(meta.get("model_kwargs", {}))
+    if "num_classes" not in build and "fc.weight" in tensors:
+        build["num_classes"] = tensors["fc.weight"].shape[0]
+    build.update(kwargs)
+    net = create_model(name, **build)
+    fit_state_dict(net, tensors, where)
+    classes = meta.get("classes") or [str(i) for i in range(build.get("num_classes", 1000))]
+    if "preprocessing" in meta:
+        prep = Preprocessing.from_dict(meta["preprocessing"])
+    else:  # a run from before preprocessing was recorded: the architecture's defaults at the run's size
+        size = (meta.get("config") or {}).get("input_size")
+        prep = default_preprocessing(name, in_chans=_in_chans(net), input_size=tuple(size) if size else None)
+    return attach(net, prep, classes, meta.get("source", where))
+
+
+def _foreign_source(name: str, layout: str, tensors) -> WeightSource:
+    """A WeightSource describing a foreign file: the published source's preprocessing when one matches."""
+    from dataclasses import replace
+
+    from .sources import list_sources
+
+    spec = LAYOUTS[(name, layout)]
+    classes = tensors[spec.classifier].shape[0]
+    published = [s for s in list_sources(name) if s.layout == layout]
+    if published:
+        base = published[0]
+    else:
+        base = WeightSource(model=name, tag=layout, url="", file_name="", sha256=None, layout=layout,
+                            num_classes=classes, classes="", preprocessing=default_preprocessing(name),
+                            model_kwargs=dict(spec.model_kwargs))
+    return replace(base, num_classes=classes, classes=base.classes if classes == base.num_classes else "",
+                   model_kwargs={**base.model_kwargs, **spec.model_kwargs})
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+
+def export(model: nn.Module, path: str | os.PathLike) -> Path:
+    """Write ``model``'s weights to a self-describing ``.safetensors``: network, constructor arguments,
+    classes and preprocessing in its header, so :func:`load` rebuilds it from the file alone."""
+    from safetensors.torch import save_file
+
+    from ..train.checkpoint import _plain_weights, atomic_save
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"export writes .safetensors files, got {path.name}")
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ValueError(f"{type(model).__name__} is not an inceptionkit network (build it with create_model)")
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    meta = {
+        "model": config.name,
+        "model_kwargs": getattr(model, "init_kwargs", {}),
+        "classes": cfg.get("classes") or [str(i) for i in range(_num_classes(model))],
+        "preprocessing": preprocessing_of(model).to_dict(),
+        "source": cfg.get("source", ""),
+    }
+    weights = _plain_weights(model.state_dict())
+    atomic_save(path, lambda tmp: save_file(weights, tmp, metadata={META_KEY: json.dumps(meta)}))
+    return path
+
+
+def _num_classes(model: nn.Module) -> int:
+    fc = getattr(model, "fc", None)
+    return fc.out_features if isinstance(fc, nn.Linear) else getattr(model, "num_classes", 0)
+
+
+def open_weights(spec: str | os.PathLike, **kwargs) -> nn.Module:
+    """A network with weights from what a user types: a run folder or file, ``NAME:SOURCE``
+    (``inception_v3:torchvision``), or a network name alone for its default weights."""
+    text = os.fspath(spec)
+    if Path(text).exists():
+        return load(text, **kwargs)
+    name, _, tag = text.partition(":")
+    from ..models import list_models
+
+    if name in list_models():
+        return create_model(name, weights=tag or "DEFAULT", **kwargs)
+    if _looks_like_path(text):
+        raise FileNotFoundError(f"{text}: no such run folder or weights file")
+    raise ValueError(f"{text!r} is neither a file, a run folder nor NAME[:SOURCE] of a registered network "
+                     f"(e.g. inception_v3:torchvision)")

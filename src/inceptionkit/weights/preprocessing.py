@@ -1,0 +1,118 @@
+"""What a set of weights expects of its input, as data, and the transform built from it.
+
+Preprocessing belongs to the weights, not to the architecture: torchvision's GoogLeNet weights
+want [-1, 1] input, Cadene's BN-Inception wants BGR in [0, 255] minus the Caffe means, a network
+trained here wants what its run used. Nothing in a model transforms input silently; the
+transform below is the one explicit step from an image file to the model's input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Image -> model input: resize the shorter side to ``resize``, centre-crop ``input_size``'s H x W,
+    scale pixel values to ``value_range``, reorder to ``colour``, then ``(x - mean) / std``.
+
+    ``mean`` and ``std`` are in the units of ``value_range`` (Caffe's BGR means are in 0..255).
+    """
+
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    resize: int = 256
+    interpolation: str = "bilinear"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    value_range: tuple[float, float] = (0.0, 1.0)
+    colour: str = "RGB"  # RGB, BGR, or L (one grey channel)
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
+        channels = self.input_size[0]
+        if len(self.input_size) != 3 or channels not in (1, 3) or min(self.input_size[1:]) < 1:
+            raise ValueError(f"input_size must be (C, H, W) with C 1 or 3, got {self.input_size}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+        if self.colour not in ("RGB", "BGR", "L") or (self.colour == "L") != (channels == 1):
+            raise ValueError(f"colour {self.colour!r} does not fit {channels} input channel(s): use RGB or BGR "
+                             f"for 3, L for 1")
+        if len(self.mean) != channels or len(self.std) != channels or min(self.std) <= 0:
+            raise ValueError(f"mean and std need {channels} value(s) each, std positive; got {self.mean}, {self.std}")
+        if self.resize < min(self.input_size[1:]):
+            raise ValueError(f"resize {self.resize} is smaller than the {self.input_size[1]}x{self.input_size[2]} crop")
+
+    @classmethod
+    def from_crop_pct(cls, input_size, crop_pct: float, **fields) -> Preprocessing:
+        """timm's convention: the shorter side is resized to ``floor(H / crop_pct)`` before the crop."""
+        if not 0 < crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+        return cls(input_size=input_size, resize=math.floor(input_size[1] / crop_pct), **fields)
+
+    @property
+    def crop_pct(self) -> float:
+        return self.input_size[1] / self.resize
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Preprocessing:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in known.items()})
+
+    def transform(self):
+        """A torchvision v2 pipeline: PIL image (or uint8 tensor image) -> normalised float tensor C x H x W."""
+        import torch
+        from torchvision.transforms import v2
+
+        low, high = self.value_range
+        steps = [
+            v2.Resize(self.resize, interpolation=v2.InterpolationMode(self.interpolation), antialias=True),
+            v2.CenterCrop(self.input_size[1:]),
+            v2.ToImage(),
+        ]
+        if self.colour == "L":
+            steps.append(v2.Grayscale(1))
+        steps.append(v2.ToDtype(torch.float32, scale=True))
+        if (low, high) != (0.0, 1.0):
+            steps.append(_ValueRange(low, high))
+        if self.colour == "BGR":
+            steps.append(_RGBToBGR())
+        steps.append(v2.Normalize(self.mean, self.std))
+        return v2.Compose(steps)
+
+    def describe(self) -> str:
+        """One line for people: 'resize 256, crop 224x224 bilinear, RGB in [0, 1], mean 0.5, std 0.5'."""
+        c, h, w = self.input_size
+        low, high = self.value_range
+
+        def values(v):
+            return f"{v[0]:g}" if len(set(v)) == 1 else ", ".join(f"{x:g}" for x in v)
+
+        return (f"resize {self.resize}, crop {h}x{w} {self.interpolation}, {self.colour} in [{low:g}, {high:g}], "
+                f"mean {values(self.mean)}, std {values(self.std)}")
+
+
+class _ValueRange:
+    """[0, 1] -> [low, high] (a class, not a lambda, so that data loader workers can pickle it)."""
+
+    def __init__(self, low: float, high: float):
+        self.low, self.high = low, high
+
+    def __call__(self, x):
+        return x * (self.high - self.low) + self.low
+
+
+class _RGBToBGR:
+    def __call__(self, x):
+        return x.flip(-3)

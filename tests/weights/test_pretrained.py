@@ -1,0 +1,157 @@
+"""Published weights, offline: a checkpoint in the source's own format, made here from the reference
+implementation, placed in a temporary torch hub cache under the source's file name; ours with
+`preprocess` must predict what the reference predicts with its own transforms."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from sklearn.datasets import load_sample_images
+
+import inceptionkit
+from inceptionkit.weights import SOURCES, HashMismatch, WeightsUnavailable, get_source
+from inceptionkit.weights.hub import sha256_of
+from tests.reference import recalibrate_bn
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Image.Image]:
+    """scikit-learn's two sample photos (china.jpg, flower.jpg), 640x427, and a crop of each."""
+    images = [Image.fromarray(np.asarray(a)) for a in load_sample_images().images]
+    return images + [im.crop((100, 50, 500, 400)) for im in images]
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty $TORCH_HOME; returns its checkpoints folder."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    folder = tmp_path / "torch" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def publish(monkeypatch, folder, key: str, state: dict) -> None:
+    """Save ``state`` as the source's file and make the source expect its real digest."""
+    source = SOURCES[key]
+    path = folder / source.file_name
+    torch.save(state, path)
+    monkeypatch.setitem(SOURCES, key, replace(source, sha256=sha256_of(path)))
+
+
+def sharpened(model: torch.nn.Module, input_size) -> torch.nn.Module:
+    """Random weights whose outputs depend on the input, with a classifier scaled so probabilities differ."""
+    torch.manual_seed(0)
+    recalibrate_bn(model, input_size, batches=2, batch_size=2)
+    classifier = model.get_classifier() if hasattr(model, "get_classifier") else model.fc
+    with torch.no_grad():
+        classifier.weight.mul_(20)
+    return model.eval()
+
+
+def probabilities(model, transform, images) -> torch.Tensor:
+    with torch.no_grad():
+        return model(torch.stack([transform(im) for im in images])).softmax(1)
+
+
+def assert_same_predictions(ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    assert torch.equal(ours.topk(5).indices, theirs.topk(5).indices)
+    assert (ours - theirs).abs().max() < 1e-5
+    assert theirs.max() > 0.05  # the comparison is not between two uniform distributions
+
+
+@pytest.mark.parametrize("name,builder,weights_enum", [
+    ("inception_v3", torchvision.models.inception_v3, torchvision.models.Inception_V3_Weights.IMAGENET1K_V1),
+    ("googlenet", torchvision.models.googlenet, torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1),
+])
+def test_torchvision_weights_predict_as_torchvision_does(name, builder, weights_enum, hub, monkeypatch, photos):
+    """torchvision normalises with ImageNet's mean/std and undoes it inside the model (transform_input);
+    ours normalises once to [-1, 1] as the weights' preprocessing says: the same top-5 and probabilities."""
+    size = get_source(name, "torchvision").preprocessing.input_size
+    reference = sharpened(builder(weights=None, aux_logits=True, init_weights=True, transform_input=True), size)
+    publish(monkeypatch, hub, f"{name}:torchvision", reference.state_dict())
+
+    ours = inceptionkit.create_model(name, weights="torchvision").eval()
+    assert ours.pretrained_cfg["source"] == f"{name}:torchvision"
+    assert ours.pretrained_cfg["classes"][:2] == ["tench", "goldfish"]
+    assert_same_predictions(probabilities(ours, inceptionkit.preprocess(ours), photos),
+                            probabilities(reference, weights_enum.transforms(), photos))
+
+
+def test_timm_weights_predict_as_timm_does(hub, monkeypatch, photos):
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    key = "inception_resnet_v2:timm"
+    source = SOURCES[key]
+    reference = sharpened(timm.create_model("inception_resnet_v2"), (3, 299, 299))
+    from safetensors.torch import save_file
+
+    path = hub / source.file_name
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    monkeypatch.setitem(SOURCES, key, replace(source, sha256=sha256_of(path)))
+
+    ours = inceptionkit.create_model("inception_resnet_v2", weights="timm").eval()
+    transform = create_transform(**resolve_data_config({}, model=timm.create_model("inception_resnet_v2")))
+    assert_same_predictions(probabilities(ours, inceptionkit.preprocess(ours), photos),
+                            probabilities(reference, transform, photos))
+
+
+def test_aux_heads_load_either_way(hub, monkeypatch):
+    reference = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True)
+    publish(monkeypatch, hub, "inception_v3:torchvision", reference.state_dict())
+    with_aux = inceptionkit.create_model("inception_v3", weights="torchvision", aux_logits=True)
+    assert torch.equal(with_aux.aux.fc.weight, reference.AuxLogits.fc.weight)
+    without = inceptionkit.create_model("inception_v3", weights="torchvision", aux_logits=False)
+    assert without.aux is None and torch.equal(without.fc.weight, reference.fc.weight)
+
+    no_aux_file = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
+    publish(monkeypatch, hub, "inception_v3:torchvision", no_aux_file.state_dict())
+    with pytest.warns(UserWarning, match="no weights for aux.*freshly initialised"):
+        fresh = inceptionkit.create_model("inception_v3", weights="torchvision", aux_logits=True)
+    assert torch.equal(fresh.fc.weight, no_aux_file.fc.weight) and fresh.aux is not None
+
+
+def test_a_cached_file_with_another_hash_is_refused(hub, monkeypatch):
+    source = SOURCES["googlenet:torchvision"]
+    (hub / source.file_name).write_bytes(b"not the published file")
+    with pytest.raises(HashMismatch, match="damaged or not the published one"):
+        inceptionkit.create_model("googlenet", weights="torchvision")
+
+
+def test_a_download_with_another_hash_leaves_nothing_behind(hub, monkeypatch, tmp_path):
+    served = tmp_path / "served.pth"
+    torch.save({"x": torch.zeros(3)}, served)
+    source = SOURCES["googlenet:torchvision"]
+    monkeypatch.setitem(SOURCES, "googlenet:torchvision", replace(source, url=served.as_uri(), sha256="0" * 64))
+    with pytest.raises(HashMismatch, match="was discarded"):
+        inceptionkit.create_model("googlenet", weights="torchvision", progress=False)
+    assert list(hub.iterdir()) == []  # no .partial file, no file under the source's name
+
+
+def test_a_download_lands_in_the_cache_when_its_hash_matches(hub, monkeypatch, tmp_path):
+    reference = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    served = tmp_path / "served.pth"
+    torch.save(reference.state_dict(), served)
+    source = SOURCES["googlenet:torchvision"]
+    monkeypatch.setitem(SOURCES, "googlenet:torchvision",
+                        replace(source, url=served.as_uri(), sha256=sha256_of(served)))
+    model = inceptionkit.create_model("googlenet", weights="torchvision", aux_logits=False, progress=False)
+    assert (hub / source.file_name).is_file() and torch.equal(model.fc.weight, reference.fc.weight)
+
+
+def test_offline_and_absent_names_the_url_and_the_path(hub, monkeypatch):
+    source = SOURCES["inception_v3:torchvision"]
+    monkeypatch.setitem(SOURCES, "inception_v3:torchvision", replace(source, url="http://127.0.0.1:9/x.pth"))
+    with pytest.raises(WeightsUnavailable) as error:
+        inceptionkit.create_model("inception_v3", weights="torchvision", progress=False)
+    assert "http://127.0.0.1:9/x.pth" in str(error.value) and str(hub / source.file_name) in str(error.value)
+
+
+def test_unknown_sources_are_named():
+    with pytest.raises(ValueError, match="inception_v3 has no weights 'torchvison'; did you mean 'torchvision'"):
+        get_source("inception_v3", "torchvison")
+    with pytest.raises(ValueError, match="no published weights for 'teaching_cifar10'"):
+        inceptionkit.create_model("teaching_cifar10", weights="DEFAULT")
