@@ -118,3 +118,12 @@ def test_a_run_loads_into_the_network_it_names(run):
     with pytest.raises(WeightsError, match="holds googlenet_cifar, not inception_v3"):
         load(run, model="inception_v3")
     assert isinstance(inceptionkit.load(run), torch.nn.Module)
+
+
+def test_a_run_records_the_preprocessing_it_trained_with(run):
+    """The digits are normalised with googlenet_cifar's CIFAR statistics and resized whole to 16x16."""
+    from inceptionkit.train.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(run, "best", load_state=False).meta
+    assert meta["preprocessing"]["input_size"] == [3, 16, 16] and meta["preprocessing"]["resize"] == 16
+    assert meta["preprocessing"]["mean"] == list(inceptionkit.model_config("googlenet_cifar").mean)

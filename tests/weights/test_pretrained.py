@@ -155,3 +155,41 @@ def test_unknown_sources_are_named():
         get_source("inception_v3", "torchvison")
     with pytest.raises(ValueError, match="no published weights for 'teaching_cifar10'"):
         inceptionkit.create_model("teaching_cifar10", weights="DEFAULT")
+
+
+def reference_file(key: str, folder) -> None:
+    """The source's file, made from the reference implementation with random weights, in the source's format."""
+    import timm
+    from safetensors.torch import save_file
+
+    source = SOURCES[key]
+    if source.layout == "torchvision":
+        builder = {"googlenet": torchvision.models.googlenet, "inception_v3": torchvision.models.inception_v3}
+        state = builder[source.model](weights=None, aux_logits=True, init_weights=False).state_dict()
+        torch.save(state, folder / source.file_name)
+    else:
+        kwargs = {"aux_logits": True} if source.model == "inception_v3" else {}  # tv_in1k holds timm's aux head
+        state = timm.create_model(source.model, **kwargs).state_dict()
+        save_file({k: v.contiguous() for k, v in state.items()}, str(folder / source.file_name))
+
+
+@pytest.mark.parametrize("key", sorted(SOURCES))
+def test_every_source_loads_with_and_without_aux_heads(key, hub, monkeypatch):
+    import warnings
+
+    reference_file(key, hub)
+    source = SOURCES[key]
+    monkeypatch.setitem(SOURCES, key, replace(source, sha256=sha256_of(hub / source.file_name)))
+    tag = key.split(":")[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # dropping aux weights is silent
+        without = inceptionkit.create_model(source.model, weights=tag, aux_logits=False)
+    assert without.aux_taps == {}
+    if source.has_aux:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with_aux = inceptionkit.create_model(source.model, weights=tag, aux_logits=True)
+    else:
+        with pytest.warns(UserWarning, match="freshly initialised"):
+            with_aux = inceptionkit.create_model(source.model, weights=tag, aux_logits=True)
+    assert with_aux.aux_taps and torch.equal(with_aux.state_dict()["fc.weight"], without.state_dict()["fc.weight"])

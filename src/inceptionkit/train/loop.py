@@ -23,8 +23,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from ..data import DataSplits, data_location, load_data
+from ..data import DataSplits, ImageFiles, data_location, load_data
 from ..models import create_model, model_config
+from ..weights.preprocessing import Preprocessing
 from . import distributed
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .evaluate import evaluate
@@ -190,6 +191,15 @@ def check_one_batch(images: int, batch_size: int, world_size: int = 1, resumed: 
         fix = f"use more images (at least {world_size}, one per process)"
     raise ValueError(f"the training split has {images} images, fewer than one batch of {batch_size} (drop_last): "
                      f"{fix}")
+
+
+def run_preprocessing(config: TrainConfig, data: DataSplits) -> Preprocessing:
+    """What the run's network expects of a new image, as its evaluation data was prepared: resized to the
+    input size (folders: the shorter side to H / crop_pct, then the centre crop), normalised as trained."""
+    cfg = model_config(config.model)
+    crop_pct = cfg.crop_pct if isinstance(data.val, ImageFiles) else 1.0
+    return Preprocessing.from_crop_pct(data.input_size, crop_pct, interpolation=cfg.interpolation, mean=data.mean,
+                                       std=data.std, colour="L" if data.input_size[0] == 1 else "RGB")
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -376,8 +386,9 @@ def _fit(config: TrainConfig, info: distributed.DistInfo, resumed, data_given: b
     model_kwargs = dict(config.model_kwargs)
     model_kwargs.setdefault("num_classes", data.num_classes)
     model_kwargs.setdefault("in_chans", data.input_size[0])
-    meta_base = dict(model=config.model, model_kwargs=model_kwargs,
-                     classes=data.classes, data=data.name, recipe=asdict(recipe), config=asdict(config))
+    meta_base = dict(model=config.model, model_kwargs=model_kwargs, classes=data.classes,
+                     preprocessing=run_preprocessing(config, data).to_dict(), data=data.name, recipe=asdict(recipe),
+                     config=asdict(config))
     try:
         for epoch in range(start_epoch, recipe.epochs):
             seed_everything(epoch_seed(config.seed, epoch))
