@@ -45,7 +45,10 @@ def sharpened(model: torch.nn.Module, input_size) -> torch.nn.Module:
     """Random weights whose outputs depend on the input, with a classifier scaled so probabilities differ."""
     torch.manual_seed(0)
     recalibrate_bn(model, input_size, batches=2, batch_size=2)
-    classifier = model.get_classifier() if hasattr(model, "get_classifier") else model.fc
+    if hasattr(model, "get_classifier"):  # timm
+        classifier = model.get_classifier()
+    else:
+        classifier = getattr(model, "last_linear", None) or model.fc  # Cadene, torchvision
     with torch.no_grad():
         classifier.weight.mul_(20)
     return model.eval()
@@ -163,7 +166,11 @@ def reference_file(key: str, folder) -> None:
     from safetensors.torch import save_file
 
     source = SOURCES[key]
-    if source.layout == "torchvision":
+    if source.layout == "cadene":
+        state = cadene_module("models/bninception").BNInception().state_dict()
+        torch.save({k: v.unsqueeze(0) if "_bn." in k and v.dim() == 1 else v for k, v in state.items()},
+                   folder / source.file_name)
+    elif source.layout == "torchvision":
         builder = {"googlenet": torchvision.models.googlenet, "inception_v3": torchvision.models.inception_v3}
         state = builder[source.model](weights=None, aux_logits=True, init_weights=False).state_dict()
         torch.save(state, folder / source.file_name)
@@ -185,6 +192,10 @@ def test_every_source_loads_with_and_without_aux_heads(key, hub, monkeypatch):
         warnings.simplefilter("error")  # dropping aux weights is silent
         without = inceptionkit.create_model(source.model, weights=tag, aux_logits=False)
     assert without.aux_taps == {}
+    if source.model == "bn_inception":  # the network has no aux heads: it says so
+        with pytest.raises(ValueError, match="aux"):
+            inceptionkit.create_model(source.model, weights=tag, aux_logits=True)
+        return
     if source.has_aux:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -193,3 +204,29 @@ def test_every_source_loads_with_and_without_aux_heads(key, hub, monkeypatch):
         with pytest.warns(UserWarning, match="freshly initialised"):
             with_aux = inceptionkit.create_model(source.model, weights=tag, aux_logits=True)
     assert with_aux.aux_taps and torch.equal(with_aux.state_dict()["fc.weight"], without.state_dict()["fc.weight"])
+
+
+def cadene_module(name: str):
+    """A module of Cadene's pretrainedmodels, loaded from its file (its package __init__ imports much more)."""
+    import importlib.util
+
+    folder = importlib.util.find_spec("pretrainedmodels").submodule_search_locations[0]
+    spec = importlib.util.spec_from_file_location(f"cadene_{name.replace('/', '_')}", f"{folder}/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cadene_bn_inception_predicts_as_its_own_pipeline(hub, monkeypatch, photos):
+    """Caffe's input (BGR, 0..255, minus 104/117/128) travels with the weights; the file's 1 x C BatchNorm
+    vectors (saved by an old PyTorch) load as C."""
+    reference = sharpened(cadene_module("models/bninception").BNInception(), (3, 224, 224))
+    state = {k: v.unsqueeze(0) if ("_bn." in k and v.dim() == 1) else v for k, v in reference.state_dict().items()}
+    publish(monkeypatch, hub, "bn_inception:cadene", state)
+
+    ours = inceptionkit.create_model("bn_inception", weights="cadene").eval()
+    settings = {"input_space": "BGR", "input_size": [3, 224, 224], "input_range": [0, 255],
+                "mean": [104, 117, 128], "std": [1, 1, 1]}
+    theirs = cadene_module("utils").TransformImage(settings)
+    assert_same_predictions(probabilities(ours, inceptionkit.preprocess(ours), photos),
+                            probabilities(reference, theirs, photos))

@@ -34,7 +34,7 @@ def weights_cmd(
         return
     table = Table(title=f"published weights (files go in {checkpoint_dir()})")
     for column in ("weights", "top-1", "top-5", "preprocessing", "file"):
-        table.add_column(column, justify="right" if column.startswith("top") else "left")
+        table.add_column(column, justify="right" if column.startswith("top") else "left", overflow="fold")
     for s in sources:
         default = " (default)" if DEFAULTS.get(s.model) == s.tag else ""
         table.add_row(f"{s.key}{default}", f"{s.top1:.2f}" if s.top1 else "-", f"{s.top5:.2f}" if s.top5 else "-",

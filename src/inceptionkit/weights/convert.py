@@ -21,8 +21,16 @@ class ConversionError(ValueError):
     """A state_dict that does not fit the network: names the keys and shapes at fault."""
 
 
-def _under(keys: list[str], prefix: str) -> list[str]:
-    return [k for k in keys if k == prefix or k.startswith(prefix + ".")]
+def _matches(key: str, prefix: str) -> bool:
+    """``key`` lies under module ``prefix``; a prefix ending in ``*`` matches any key that starts with it."""
+    if prefix.endswith("*"):
+        return key.startswith(prefix[:-1])
+    return key == prefix or key.startswith(prefix + ".")
+
+
+def _under(keys: list[str], prefix: str | tuple[str, ...]) -> list[str]:
+    prefixes = (prefix,) if isinstance(prefix, str) else prefix
+    return [k for k in keys if any(_matches(k, p) for p in prefixes)]
 
 
 def _layout(name: str, source: str) -> Layout:
@@ -53,7 +61,9 @@ def convert(state_dict: Mapping[str, torch.Tensor], name: str, source: str, **mo
     (and, for googlenet from torchvision, ``variant="torchvision"``).
     """
     layout = _layout(name, source)
-    theirs_all = registration_order(k for k in state_dict if not k.endswith("num_batches_tracked"))
+    theirs_all = [k for k in state_dict if not k.endswith("num_batches_tracked")]
+    if layout.reorder:  # a file that stores keys sorted (safetensors) gets its registration order back
+        theirs_all = registration_order(theirs_all)
     ours_sd = _template(layout, name, state_dict, model_kwargs)
     ours_all = [k for k in ours_sd if not k.endswith("num_batches_tracked")]
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
@@ -70,15 +80,20 @@ def convert(state_dict: Mapping[str, torch.Tensor], name: str, source: str, **mo
             )
             continue
         for t, o in zip(theirs, ours):
-            if tuple(state_dict[t].shape) != tuple(ours_sd[o].shape):
-                problems.append(f"{t} has shape {tuple(state_dict[t].shape)} but {o} needs {tuple(ours_sd[o].shape)}")
-            out[o] = state_dict[t]
+            value, shape = state_dict[t], tuple(ours_sd[o].shape)
+            if tuple(value.shape) == (1, *shape):  # old Caffe ports store BatchNorm vectors as 1 x C
+                value = value.reshape(shape)
+            if tuple(value.shape) != shape:
+                problems.append(f"{t} has shape {tuple(value.shape)} but {o} needs {shape}")
+            out[o] = value
     unexpected = [k for k in theirs_all if k not in used]
     missing = [k for k in ours_all if k not in out]
     if unexpected:
-        problems.append(f"unexpected keys in the source: {', '.join(unexpected[:10])}{' ...' if len(unexpected) > 10 else ''}")
+        more = " ..." if len(unexpected) > 10 else ""
+        problems.append(f"unexpected keys in the source: {', '.join(unexpected[:10])}{more}")
     if missing:
-        problems.append(f"missing keys (not in the source): {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+        more = " ..." if len(missing) > 10 else ""
+        problems.append(f"missing keys (not in the source): {', '.join(missing[:10])}{more}")
     if problems:
         raise ConversionError(f"cannot convert {source} {name} state_dict:\n  " + "\n  ".join(problems))
     for k in ours_sd:  # BN step counters carry no model behaviour: start them at zero

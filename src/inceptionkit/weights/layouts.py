@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Layout:
-    prefixes: tuple[tuple[str, str], ...]
+    # (their module(s), our module): a name, a tuple of names, or "name_*" for every key starting so
+    prefixes: tuple[tuple[str | tuple[str, ...], str], ...]
     classifier: str  # their key whose first dim is the number of classes
     first_conv: str  # their key whose second dim is the number of input channels
     aux_prefixes: tuple[str, ...] = ()  # their prefixes of aux heads (present => build ours with aux)
     model_kwargs: dict = field(default_factory=dict)  # passed to create_model for the template
+    reorder: bool = True  # put keys back in registration order (False: trust the file's order)
 
 
 LAYOUTS: dict[tuple[str, str], Layout] = {}
@@ -84,6 +86,24 @@ LAYOUTS[("inception_resnet_v2", "timm")] = Layout(
     ),
     classifier="classif.weight",
     first_conv="conv2d_1a.conv.weight",
+)
+
+
+# --- bn_inception (Cadene's pretrainedmodels, a port of Xiong's Caffe model) ---------------------
+# One flat module per layer (conv1_7x7_s2, conv1_7x7_s2_bn, inception_3a_1x1 ...), registered in
+# our blocks' order; their names sort differently, so the file's (a .pth's) own order is kept.
+_BN_INCEPTION_STAGES = ("3a", "3b", "3c", "4a", "4b", "4c", "4d", "4e", "5a", "5b")
+LAYOUTS[("bn_inception", "cadene")] = Layout(
+    prefixes=(
+        (("conv1_7x7_s2", "conv1_7x7_s2_bn"), "conv1"),
+        (("conv2_3x3_reduce", "conv2_3x3_reduce_bn"), "conv2_reduce"),
+        (("conv2_3x3", "conv2_3x3_bn"), "conv2"),
+        *((f"inception_{s}_*", f"inception{s}") for s in _BN_INCEPTION_STAGES),
+        ("last_linear", "fc"),
+    ),
+    classifier="last_linear.weight",
+    first_conv="conv1_7x7_s2.weight",
+    reorder=False,
 )
 
 

@@ -249,8 +249,9 @@ def recognise_layout(tensors: Mapping[str, torch.Tensor]) -> tuple[str, str]:
         return name, layout
     found = ", ".join(list(tensors)[:5])
     detail = ("; closest: " + " | ".join(tried)) if tried else ""
-    raise WeightsError(f"the file's {len(tensors)} tensors fit no known network layout (torchvision googlenet/"
-                       f"inception_v3, timm inception_v3/v4/inception_resnet_v2); first keys: {found}{detail}")
+    known = ", ".join(f"{layout} {name}" for name, layout in LAYOUTS)
+    raise WeightsError(f"the file's {len(tensors)} tensors fit no known network layout ({known}); "
+                       f"first keys: {found}{detail}")
 
 
 def load(path: str | os.PathLike, *, model: str | None = None, tag: str = "best", **kwargs) -> nn.Module:

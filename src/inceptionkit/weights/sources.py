@@ -131,7 +131,7 @@ def _timm(model: str, tag: str, *, mean, std, crop_pct: float, top1: float | Non
     ), default=timm_default and model not in DEFAULTS)
 
 
-# Only the files whose sha256 the Hugging Face hub publishes are listed (shared/research/weight_sources.md);
+# Only the files whose sha256 the Hugging Face hub publishes (its 'Git LFS details') are listed;
 # timm's other tags (inception_v3 tf_in1k, gluon_in1k, tf_adv_in1k; inception_resnet_v2 tf_ens_adv_in1k)
 # load from a local file: inceptionkit.load(PATH).
 _timm("inception_v3", "tv_in1k", mean=INCEPTION_MEAN, std=INCEPTION_STD, crop_pct=0.875, top1=77.472, top5=93.468,
@@ -143,3 +143,19 @@ _timm("inception_v4", "tf_in1k", mean=INCEPTION_MEAN, std=INCEPTION_STD, crop_pc
 _timm("inception_resnet_v2", "tf_in1k", mean=INCEPTION_MEAN, std=INCEPTION_STD, crop_pct=0.8975, top1=80.434,
       top5=95.312, sha256="dbea26b13a5fc8351919fed6a94222c0577ce324b2765fd081a798f837ca9d72", timm_default=True,
       notes="TF-slim's weights with the background class removed")
+
+
+# --- Cadene's pretrainedmodels ----------------------------------------------------------------------
+# pretrainedmodels/models/bninception.py: Xiong's Caffe BN-Inception, ported; Caffe's input: BGR,
+# 0..255, minus the per-channel means (104, 117, 128) in B, G, R order, no scaling.
+add(WeightSource(
+    model="bn_inception", tag="cadene",
+    url="http://data.lip6.fr/cadene/pretrainedmodels/bn_inception-52deb4733.pth",
+    file_name="bn_inception-52deb4733.pth", sha256="52deb4733", layout="cadene", num_classes=1000,
+    classes="imagenet",
+    preprocessing=Preprocessing((3, 224, 224), resize=256, mean=(104.0, 117.0, 128.0), std=(1.0, 1.0, 1.0),
+                                value_range=(0.0, 255.0), colour="BGR"),
+    top1=73.524, top5=91.562, accuracy_source="Cadene/pretrained-models.pytorch README (ImageNet val, 224 crop)",
+    licence="BSD-3-Clause (pretrainedmodels); weights from Yuanjun Xiong's Caffe model (tsn-pytorch)",
+    notes="BatchNorm vectors stored as 1 x C (an old PyTorch's shape); reshaped on load.",
+), default=True)
