@@ -1,0 +1,10 @@
+"""Looking inside a network: activation grids, feature visualization, dataset examples, DeepDream.
+
+Lucid's split, kept: :mod:`objectives` (what to maximize), :mod:`param` (how the image is
+parameterized), :mod:`transforms` (how it is jittered), and the loops that use them.
+"""
+
+from . import objectives, param, transforms
+from .grid import grid
+
+__all__ = ["grid", "objectives", "param", "transforms"]
