@@ -1,4 +1,4 @@
-"""The run's history (CSV/JSON round trip, truncate, best) and its plots (confusion counts, PNG files)."""
+"""The run's history (CSV/JSON round trip, truncate) and its plots (confusion counts, PNG files)."""
 
 import csv
 import io
@@ -9,8 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from inceptionkit.train.evaluate import confusion_matrix
 from inceptionkit.train.history import History
-from inceptionkit.train.plots import confusion_matrix, plot_confusion, plot_curves
+from inceptionkit.train.plots import plot_confusion, plot_curves
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -63,18 +64,6 @@ def test_truncate_and_rerun_epochs_replace_later_rows(tmp_path):
     h = make_history(4)
     h.append({"epoch": 3, "val_top1": 0.9})  # a resumed run redoes epoch 3: rows 3 and 4 go
     assert [r["epoch"] for r in h.rows] == [1, 2, 3] and h.rows[-1] == {"epoch": 3, "val_top1": 0.9}
-
-
-def test_best_picks_earliest_extreme_and_skips_missing():
-    h = make_history(4)
-    assert h.best()["epoch"] == 2  # 0.6 at epochs 2 and 4: the earliest wins
-    assert h.best("val_loss", mode="min")["epoch"] == 4
-    h.append({"epoch": 5, "val_top1": float("nan")})
-    h.append({"epoch": 6, "train_loss": 0.0})
-    assert h.best()["epoch"] == 2
-    assert History().best() is None and h.best("val_top5") is None
-    with pytest.raises(ValueError, match="mode"):
-        h.best(mode="largest")
 
 
 # --- plots ---------------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import bisect
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
+from ..files import atomic_save, atomic_write_text
 from .counting import dims
 from .graph import LayerGraph, Node, collapse_repeats, layer_graph
 
@@ -401,35 +401,15 @@ def check_path(path: Path) -> None:
         raise FileNotFoundError(f"cannot write {path}: {folder} is not a folder")
 
 
-def _write_atomically(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, fsync it, then rename it over ``path``.
-
-    The file gets the mode the umask gives (as train.checkpoint.atomic_save does, which importing
-    here would pull in the training and data packages); a failure removes the temporary file and
-    names ``path``, never the temporary one.
-    """
-    check_path(path)
-    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(temporary, "xb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def to_png(layout: Layout, path: str | os.PathLike, dpi: float = 96) -> Path:
     """Draw the layout with matplotlib (Agg, no global state touched) into a PNG file at ``dpi``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection, PatchCollection, PolyCollection
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyBboxPatch
+
+    path = Path(path)
+    check_path(path)  # before drawing
 
     figure = Figure(figsize=(layout.width / 72, layout.height / 72), dpi=dpi, facecolor="white")
     FigureCanvasAgg(figure)
@@ -458,8 +438,7 @@ def to_png(layout: Layout, path: str | os.PathLike, dpi: float = 96) -> Path:
                   weight="bold", zorder=3)
         axes.text(box.x, second, box.detail, ha="center", va="baseline", fontsize=FONT, family="monospace",
                   zorder=3)
-    path = Path(path)
-    _write_atomically(path, lambda file: figure.savefig(file, format="png", dpi=dpi, facecolor="white"))
+    atomic_save(path, lambda file: figure.savefig(file, format="png", dpi=dpi, facecolor="white"))
     return path
 
 
@@ -490,7 +469,7 @@ def draw(model_or_graph: nn.Module | LayerGraph, input_size: tuple[int, ...] | N
     placed = layout(graph if expand else collapse_repeats(graph))
     svg = to_svg(placed)
     if path is not None and path.suffix.lower() == ".svg":
-        _write_atomically(path, lambda file: file.write(svg.encode("utf-8")))
+        atomic_write_text(path, svg)
     elif path is not None:
         to_png(placed, path, dpi)
     return svg

@@ -3,7 +3,7 @@
 A run folder holds the epoch files and the records that commit them::
 
     RUN/checkpoints/epoch-0005.safetensors   model weights (safetensors, meta embedded)
-    RUN/checkpoints/epoch-0005.state.pt      optimizer, scheduler, scaler, RNG, epoch, step
+    RUN/checkpoints/epoch-0005.state.pt      optimizer, scheduler, grad scaler
     RUN/last.json                            record: names both files with their sha256
     RUN/best.json                            the same for the best epoch so far
 
@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import random
 import re
-import secrets
-import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,78 +30,20 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from inceptionkit.files import atomic_save, atomic_write_text  # absolute: tests load this file alone
+
 FORMAT = "inceptionkit-checkpoint"
 FORMAT_VERSION = 1
 RECORDS = ("last", "best")
 CHECKPOINT_DIR = "checkpoints"
 META_KEY = "inceptionkit"  # key of the JSON meta inside the safetensors header
 
-_TMP_PREFIX = ".tmp-"
 _EPOCH_FILE = re.compile(r"^epoch-\d+(-\d+)?\.(safetensors|state\.pt)$")
 _PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None), torch.dtype, torch.device)
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be written or read: names the file and what is wrong."""
-
-
-# --- atomic files -------------------------------------------------------------------------------
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make renames inside ``folder`` durable (POSIX only; Windows cannot open folders)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_save(path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` for a temp file next to ``path``, fsync it, then rename it to ``path``.
-
-    Readers see either the old file or the complete new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f"{_TMP_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # mode as umask says, unlike mkstemp
-    try:
-        mode = os.stat(tmp).st_mode & 0o777
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        if os.stat(tmp).st_mode & 0o777 != mode:
-            # safetensors' save_file writes its own 0600 temp file (Rust's tempfile) and renames it onto tmp
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename)."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-    atomic_save(path, write)
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _sha256(path: Path) -> str:
@@ -155,7 +93,7 @@ def _check_plain(obj, where: str) -> None:
         return
     hint = ""
     if type(obj).__module__.startswith("numpy"):
-        hint = " (convert with torch.from_numpy or .item(); for RNG states use capture_rng_state())"
+        hint = " (convert with torch.from_numpy or .item())"
     raise CheckpointError(
         f"{where} is a {type(obj).__module__}.{type(obj).__qualname__}; a train state may hold only "
         f"tensors, dicts, lists, tuples, numbers, strings and None{hint}"
@@ -175,40 +113,6 @@ def _meta_json(meta: Mapping) -> str:
         return json.dumps(meta, default=_json_default, sort_keys=False)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint meta is not JSON serializable: {e}") from None
-
-
-# --- RNG states ---------------------------------------------------------------------------------
-
-
-def capture_rng_state() -> dict:
-    """torch (CPU and CUDA), numpy and Python ``random`` states, in weights_only-loadable form."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    version, internal, gauss_next = random.getstate()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: Mapping) -> None:
-    """Undo :func:`capture_rng_state`; CUDA states are restored when the device count matches."""
-    if "torch" in state:
-        torch.set_rng_state(state["torch"].cpu())
-    if "numpy" in state:
-        n = state["numpy"]
-        keys = n["keys"].cpu().numpy().astype(np.uint32)
-        np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    if "python" in state:
-        p = state["python"]
-        random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
-    cuda = state.get("cuda")
-    if cuda and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
-        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -424,16 +328,3 @@ def load_checkpoint(path, tag: str = "last", map_location="cpu", load_state: boo
             raise CheckpointError(f"{state_path}: cannot load train state with weights_only=True ({e})") from None
     return Checkpoint(weights=weights, state=state, meta=data.get("meta", {}), record=record)
 
-
-def export_weights(run_dir, path, tag: str = "best") -> Path:
-    """Copy the weights that ``run_dir/{tag}.json`` names (checked) to a plain ``.safetensors`` file.
-
-    The copy carries the checkpoint meta in its safetensors header.
-    """
-    run = Path(run_dir)
-    record = _record_path(run, tag)
-    data = _read_record(record)
-    source = _verified(record.parent, data["weights"], record)
-    path = Path(path)
-    atomic_save(path, lambda tmp: shutil.copyfile(source, tmp))
-    return path

@@ -7,9 +7,31 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import distributed
-from .plots import confusion_matrix
 from .precision import autocast
 from .recipes import logits_of
+
+
+def confusion_matrix(targets, predictions, num_classes) -> torch.Tensor:
+    """Counts of (true, predicted) pairs: int64, rows = true class, columns = predicted class.
+
+    ``predictions`` are class indices, or scores with one more dimension than ``targets``
+    (argmaxed over their last dimension).
+    """
+    targets = torch.as_tensor(targets).detach().cpu()
+    predictions = torch.as_tensor(predictions).detach().cpu()
+    if predictions.ndim == targets.ndim + 1:
+        predictions = predictions.argmax(dim=-1)
+    targets, predictions = targets.reshape(-1).long(), predictions.reshape(-1).long()
+    if targets.numel() != predictions.numel():
+        raise ValueError(f"{targets.numel()} targets but {predictions.numel()} predictions")
+    for name, labels in (("targets", targets), ("predictions", predictions)):
+        if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(
+                f"{name} hold labels from {labels.min().item()} to {labels.max().item()}, "
+                f"outside 0..{num_classes - 1} for {num_classes} classes"
+            )
+    counts = torch.bincount(targets * num_classes + predictions, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).to(torch.int64)
 
 
 @torch.no_grad()
@@ -22,7 +44,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: to
     """
     was_training = model.training
     model.eval()
-    loss_sum, top1, top5, count = 0.0, 0, 0, 0
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, top-1 hits, top-5 hits: read once, at the end
     targets, predictions = [], []
     for x, y in loader:
         x, y = x.to(device), y.to(device)
@@ -30,22 +52,21 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: to
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             logits = logits_of(model(x)).float()
-        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        k = min(5, logits.shape[1])
-        best = logits.topk(k, dim=1).indices
-        top1 += (best[:, 0] == y).sum().item()
-        top5 += (best == y[:, None]).any(dim=1).sum().item()
-        count += y.numel()
-        targets.append(y.cpu())
-        predictions.append(best[:, 0].cpu())
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        sums += torch.stack([nn.functional.cross_entropy(logits, y, reduction="sum").double(),
+                             (best[:, 0] == y).sum().double(), (best == y[:, None]).any(dim=1).sum().double()])
+        targets.append(y)
+        predictions.append(best[:, 0])
     model.train(was_training)
-    targets = torch.cat(targets) if targets else torch.zeros(0, dtype=torch.long)
-    predictions = torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.long)
+    targets = torch.cat(targets).cpu() if targets else torch.zeros(0, dtype=torch.long)
+    predictions = torch.cat(predictions).cpu() if predictions else torch.zeros(0, dtype=torch.long)
+    count = targets.numel()
     classes = num_classes or int(max(targets.max(), predictions.max()) + 1)
     confusion = confusion_matrix(targets, predictions, classes)
+    loss_sum, top1, top5 = sums.cpu().tolist()
     if info is not None and info.distributed:
-        sums = distributed.reduce_sum(torch.tensor([loss_sum, top1, top5, count], dtype=torch.float64), info)
-        loss_sum, top1, top5, count = sums.tolist()
+        totals = distributed.reduce_sum(torch.tensor([loss_sum, top1, top5, count], dtype=torch.float64), info)
+        loss_sum, top1, top5, count = totals.tolist()
         confusion = distributed.reduce_sum(confusion, info)
     if count == 0:
         raise ValueError("the evaluation split is empty")

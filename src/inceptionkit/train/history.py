@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from inceptionkit.train.checkpoint import atomic_write_text
+from ..files import atomic_write_text
 
 
 def _plain(value):
@@ -49,10 +48,6 @@ class History:
         """The union of the rows' keys, in first-seen order."""
         return list(dict.fromkeys(k for row in self.rows for k in row))
 
-    def column(self, key: str) -> list:
-        """``key``'s value per row (None where a row lacks it)."""
-        return [row.get(key) for row in self.rows]
-
     def to_csv(self) -> str:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=self.columns(), restval="", lineterminator="\n")
@@ -88,15 +83,3 @@ class History:
         """Keep the rows of epochs ``<= epochs`` (to resume after an interrupted run)."""
         self.rows = [row for row in self.rows if row["epoch"] <= epochs]
 
-    def best(self, key: str = "val_top1", mode: str = "max") -> dict | None:
-        """The row with the highest (``mode="max"``) or lowest (``"min"``) ``key``; the earliest on ties.
-
-        Rows without ``key``, or with None or NaN there, are skipped; None when no row is left.
-        """
-        if mode not in ("max", "min"):
-            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-        rows = [r for r in self.rows if isinstance(r.get(key), (int, float)) and not math.isnan(r[key])]
-        if not rows:
-            return None
-        pick = max if mode == "max" else min
-        return dict(pick(rows, key=lambda r: r[key]))

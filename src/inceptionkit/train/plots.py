@@ -14,8 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from inceptionkit.train.checkpoint import atomic_save
-from inceptionkit.train.history import History
+from ..files import atomic_save
+from .history import History
 
 _ANNOTATE_MAX = 30  # classes up to which each cell gets its number
 _TICKS_MAX = 60  # classes up to which every tick gets its name
@@ -56,29 +56,6 @@ def plot_curves(history: History, path) -> Path:
         else:
             ax.text(0.5, 0.5, f"no {title} recorded", ha="center", va="center", transform=ax.transAxes)
     return _save_png(fig, path)
-
-
-def confusion_matrix(targets, predictions, num_classes) -> torch.Tensor:
-    """Counts of (true, predicted) pairs: int64, rows = true class, columns = predicted class.
-
-    ``predictions`` are class indices, or scores with one more dimension than ``targets``
-    (argmaxed over their last dimension).
-    """
-    targets = torch.as_tensor(targets).detach().cpu()
-    predictions = torch.as_tensor(predictions).detach().cpu()
-    if predictions.ndim == targets.ndim + 1:
-        predictions = predictions.argmax(dim=-1)
-    targets, predictions = targets.reshape(-1).long(), predictions.reshape(-1).long()
-    if targets.numel() != predictions.numel():
-        raise ValueError(f"{targets.numel()} targets but {predictions.numel()} predictions")
-    for name, labels in (("targets", targets), ("predictions", predictions)):
-        if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(
-                f"{name} hold labels from {labels.min().item()} to {labels.max().item()}, "
-                f"outside 0..{num_classes - 1} for {num_classes} classes"
-            )
-    counts = torch.bincount(targets * num_classes + predictions, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes).to(torch.int64)
 
 
 def plot_confusion(matrix, classes: list[str], path, normalize: bool = True) -> Path:

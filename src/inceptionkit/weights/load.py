@@ -329,7 +329,8 @@ def export(model: nn.Module, path: str | os.PathLike) -> Path:
     classes and preprocessing in its header, so :func:`load` rebuilds it from the file alone."""
     from safetensors.torch import save_file
 
-    from ..train.checkpoint import _plain_weights, atomic_save
+    from ..files import atomic_save
+    from ..train.checkpoint import _plain_weights
 
     path = Path(path)
     if path.suffix != ".safetensors":
