@@ -18,21 +18,24 @@ Activations = Mapping[str, torch.Tensor]
 class Objective:
     """A function of activations giving one value per image; ``layers`` are the modules it reads."""
 
-    def __init__(self, fn: Callable[[Activations], torch.Tensor], layers: Sequence[str], name: str):
+    def __init__(self, fn: Callable[[Activations], torch.Tensor], layers: Sequence[str], name: str,
+                 batch: int | None = None):
         self.fn, self.layers, self.name = fn, tuple(dict.fromkeys(layers)), name
+        self.batch = batch  # images it is meant for (one per channel of a channel list), None: any
 
     def __call__(self, activations: Activations) -> torch.Tensor:
         return self.fn(activations)
 
     def __add__(self, other: Objective | float) -> Objective:
         if not isinstance(other, Objective):
-            return Objective(lambda a: self(a) + other, self.layers, f"{self.name} + {other}")
-        return Objective(lambda a: self(a) + other(a), self.layers + other.layers, f"{self.name} + {other.name}")
+            return Objective(lambda a: self(a) + other, self.layers, f"{self.name} + {other}", self.batch)
+        return Objective(lambda a: self(a) + other(a), self.layers + other.layers, f"{self.name} + {other.name}",
+                         self.batch or other.batch)
 
     __radd__ = __add__
 
     def __neg__(self) -> Objective:
-        return Objective(lambda a: -self(a), self.layers, f"-({self.name})")
+        return Objective(lambda a: -self(a), self.layers, f"-({self.name})", self.batch)
 
     def __sub__(self, other: Objective | float) -> Objective:
         return self + (-other)
@@ -43,7 +46,7 @@ class Objective:
     def __mul__(self, factor: float) -> Objective:
         if isinstance(factor, Objective):
             raise TypeError("objectives scale by numbers; multiply two objectives' values in your own Objective")
-        return Objective(lambda a: self(a) * factor, self.layers, f"{factor} * {self.name}")
+        return Objective(lambda a: self(a) * factor, self.layers, f"{factor} * {self.name}", self.batch)
 
     __rmul__ = __mul__
 
@@ -75,7 +78,7 @@ def channel(layer: str, index: int | Sequence[int]) -> Objective:
         picked = _channel_index(index, x.shape[0]).to(x.device)
         _check_channels(layer, x, picked)
         return x[torch.arange(x.shape[0], device=x.device), picked].mean(dim=(1, 2))
-    return Objective(fn, [layer], f"channel({layer}, {_short(index)})")
+    return Objective(fn, [layer], f"channel({layer}, {_short(index)})", _batch(index))
 
 
 def neuron(layer: str, index: int | Sequence[int], x: int | None = None, y: int | None = None) -> Objective:
@@ -90,7 +93,7 @@ def neuron(layer: str, index: int | Sequence[int], x: int | None = None, y: int 
             raise ValueError(f"neuron ({col}, {row}) is outside {layer}'s {act.shape[3]}x{act.shape[2]} positions")
         return act[torch.arange(act.shape[0], device=act.device), picked, row, col]
     where = "centre" if x is None and y is None else f"{x}, {y}"
-    return Objective(fn, [layer], f"neuron({layer}, {_short(index)}, {where})")
+    return Objective(fn, [layer], f"neuron({layer}, {_short(index)}, {where})", _batch(index))
 
 
 def layer(name: str) -> Objective:
@@ -137,6 +140,10 @@ def as_objective(spec: Objective | str) -> Objective:
 def _check_channels(layer: str, x: torch.Tensor, picked: torch.Tensor) -> None:
     if int(picked.max()) >= x.shape[1] or int(picked.min()) < 0:
         raise ValueError(f"{layer} has channels 0-{x.shape[1] - 1}; asked for {picked.tolist()}")
+
+
+def _batch(index) -> int | None:
+    return None if isinstance(index, int) else len(list(index))
 
 
 def _short(index) -> str:

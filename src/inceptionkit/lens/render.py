@@ -1,0 +1,116 @@
+"""Feature visualization: optimize an image until a network's objective is high.
+
+``render(model, channel("inception4a", range(8)))`` parameterizes a batch of images
+(:mod:`.param`), jitters them at every step (:mod:`.transforms`), applies the model's own input
+normalization, and follows Adam uphill on the objective (:mod:`.objectives`). It returns the
+images and the objective's trace, step by step, one value per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import param as params
+from . import transforms as tf
+from .activations import run, watching
+from .objectives import Objective, as_objective
+
+
+@dataclass
+class Rendering:
+    """Images (B x C x H x W in [0, 1]) and ``trace``: the objective per step and image (steps x B)."""
+
+    images: torch.Tensor
+    trace: torch.Tensor
+    objective: str
+
+    def pil(self) -> list:
+        """The images as PIL images."""
+        from torchvision.transforms.functional import to_pil_image
+
+        return [to_pil_image(image) for image in self.images]
+
+
+def model_input(preprocessing) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A differentiable map from images in [0, 1] (RGB or grey) to what the model takes, as its
+    weights' preprocessing says (value range, colour order, mean and std), resized to its input size."""
+    low, high = preprocessing.value_range
+    mean = torch.tensor(preprocessing.mean).reshape(1, -1, 1, 1)
+    std = torch.tensor(preprocessing.std).reshape(1, -1, 1, 1)
+    size = preprocessing.input_size[1:]
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != tuple(size):
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        x = x * (high - low) + low
+        if preprocessing.colour == "BGR":
+            x = x.flip(1)
+        return (x - mean.to(x)) / std.to(x)
+    return apply
+
+
+def _batch_of(objective: Objective, batch: int | None) -> int:
+    return batch or getattr(objective, "batch", None) or 1
+
+
+def render(
+    model: nn.Module,
+    objective: Objective | str,
+    steps: int = 256,
+    size: int | None = None,
+    batch: int | None = None,
+    param: str = "fourier",
+    transforms: str | Callable | None = "standard",
+    lr: float = 0.05,
+    seed: int = 0,
+    progress: Callable[[int, int, torch.Tensor], None] | None = None,
+) -> Rendering:
+    """Images that maximize ``objective`` ("layer:channel", "layer" or an :class:`Objective`).
+
+    ``size``: the image side (default: the model's input side); ``batch``: images (default: one per
+    channel of a channel range); ``param``: "fourier" (with colour decorrelation) or "pixels";
+    ``transforms``: "standard", "none" or a callable ``(images, generator) -> images``; ``seed``
+    fixes the start and the jitter, so the same call gives the same images. ``progress(step, steps,
+    values)`` is called every step.
+    """
+    from ..weights.load import preprocessing_of
+
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if param not in ("fourier", "pixels"):
+        raise ValueError(f"param must be 'fourier' or 'pixels', got {param!r}")
+    objective = as_objective(objective)
+    prep = preprocessing_of(model)
+    size = size or prep.input_size[1]
+    device = next(model.parameters()).device
+    image = params.image(size, batch=_batch_of(objective, batch), channels=prep.input_size[0],
+                         fft=param == "fourier", decorrelate=param == "fourier", seed=seed).to(device)
+    jitter = tf.standard(size) if transforms == "standard" else tf.none() if transforms in (None, "none") else transforms
+    generator = torch.Generator().manual_seed(seed)
+    to_model = model_input(prep)
+    optimizer = torch.optim.Adam(image.parameters(), lr=lr)
+    trace = []
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)  # gradients for the image only
+    try:
+        with watching(model, objective.layers) as seen:
+            for step in range(steps):
+                optimizer.zero_grad(set_to_none=True)
+                values = objective(run(model, to_model(jitter(image(), generator)), seen))
+                (-values.sum()).backward()
+                optimizer.step()
+                trace.append(values.detach())
+                if progress is not None:
+                    progress(step + 1, steps, values.detach())
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    with torch.no_grad():
+        final = image().cpu()
+    return Rendering(final, torch.stack(trace).cpu(), objective.name)

@@ -1,0 +1,28 @@
+"""render: the objective rises, one image per channel, the same seed gives the same images."""
+
+import torch
+
+from inceptionkit.lens import objectives as obj
+from inceptionkit.lens.render import render
+
+
+def smoothed(trace: torch.Tensor, window: int = 8) -> torch.Tensor:
+    return trace.mean(1).unfold(0, window, window).mean(1)
+
+
+def test_the_objective_rises_fivefold(digits_net):
+    result = render(digits_net, obj.channel("inception4a", 3), steps=48, seed=0)
+    start, end = result.trace[0].item(), result.trace[-1].item()
+    assert end >= 5 * max(start, 1e-3), (start, end)
+    windows = smoothed(result.trace)
+    assert windows[-1] > windows[0] and windows[-1] >= windows.max() * 0.8
+    assert result.images.shape == (1, 3, 32, 32) and 0 <= result.images.min() and result.images.max() <= 1
+
+
+def test_a_channel_range_gives_one_image_each_and_the_seed_fixes_them(digits_net):
+    first = render(digits_net, obj.channel("inception3b", range(4)), steps=6, seed=3)
+    again = render(digits_net, obj.channel("inception3b", range(4)), steps=6, seed=3)
+    other = render(digits_net, obj.channel("inception3b", range(4)), steps=6, seed=4)
+    assert first.images.shape[0] == 4 and first.trace.shape == (6, 4)
+    assert torch.equal(first.images, again.images) and not torch.equal(first.images, other.images)
+
