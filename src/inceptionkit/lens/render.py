@@ -90,7 +90,10 @@ def render(
     device = next(model.parameters()).device
     image = params.image(size, batch=_batch_of(objective, batch), channels=prep.input_size[0],
                          fft=param == "fourier", decorrelate=param == "fourier", seed=seed).to(device)
-    jitter = tf.standard(size) if transforms == "standard" else tf.none() if transforms in (None, "none") else transforms
+    if transforms == "standard":
+        jitter = tf.standard(size)
+    else:
+        jitter = tf.none() if transforms in (None, "none") else transforms
     generator = torch.Generator().manual_seed(seed)
     to_model = model_input(prep)
     optimizer = torch.optim.Adam(image.parameters(), lr=lr)
