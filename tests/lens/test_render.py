@@ -26,3 +26,16 @@ def test_a_channel_range_gives_one_image_each_and_the_seed_fixes_them(digits_net
     assert first.images.shape[0] == 4 and first.trace.shape == (6, 4)
     assert torch.equal(first.images, again.images) and not torch.equal(first.images, other.images)
 
+
+
+def test_a_dead_unit_wakes_up_with_redirected_relu(digits_net):
+    """A channel whose ReLU is off everywhere on the start image has no gradient: plain ReLU stays at 0,
+    Lucid's redirected ReLU lets the optimization find it."""
+    start = render(digits_net, obj.channel("inception4a", range(8)), steps=1, seed=0).trace[0]
+    dead = [c for c in range(8) if start[c] == 0]
+    assert dead, "every channel is alive on the start image: the test needs a dead one"
+    objective = obj.channel("inception4a", dead)
+    stuck = render(digits_net, objective, steps=24, seed=0, redirect_relu=False)
+    woken = render(digits_net, objective, steps=24, seed=0)
+    assert torch.all(stuck.trace[-1] == 0)
+    assert (woken.trace[-1] > 0).float().mean() >= 0.5  # most wake within 24 steps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cost, models, train, weights
+from . import cost, lens, models, train, weights
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -16,6 +16,7 @@ models.register(app)
 cost.register(app)
 train.register(app)
 weights.register(app)
+lens.register(app)
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ parameterized), :mod:`transforms` (how it is jittered), and the loops that use t
 """
 
 from . import objectives, param, transforms
-from .grid import grid
+from .activations import activations
+from .grid import grid, image_sheet
+from .render import Rendering, render
 
-__all__ = ["grid", "objectives", "param", "transforms"]
+__all__ = ["Rendering", "activations", "grid", "image_sheet", "objectives", "param", "render", "transforms"]

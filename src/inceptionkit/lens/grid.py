@@ -92,3 +92,29 @@ def tile_origin(index: int, cols: int, tile: tuple[int, int], pad: int = 1) -> t
     """``(top, left)`` pixel of tile ``index`` in a grid of ``cols`` columns of ``tile`` = (h, w) tiles."""
     r, c = divmod(index, cols)
     return pad + r * (tile[0] + pad), pad + c * (tile[1] + pad)
+
+
+def image_sheet(images: torch.Tensor, labels: list[str] | None = None, cols: int | None = None,
+                min_side: int = 96, pad: int = 2) -> Image.Image:
+    """Pictures (B x C x H x W in [0, 1], C 1 or 3) side by side, each upscaled to at least ``min_side``
+    pixels (nearest), with an optional label under each."""
+    x = images.detach().float().cpu().clamp(0, 1)
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"image_sheet takes B x C x H x W images with C 1 or 3, got {tuple(images.shape)}")
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    count, _, height, width = x.shape
+    rows, cols = grid_shape(count, cols)
+    scale = max(1, math.ceil(min_side / max(height, width)))
+    th, tw = height * scale, width * scale
+    label_h = 14 if labels else 0
+    sheet = Image.new("RGB", (cols * (tw + pad) + pad, rows * (th + label_h + pad) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i in range(count):
+        r, c = divmod(i, cols)
+        left, top = pad + c * (tw + pad), pad + r * (th + label_h + pad)
+        pixels = (x[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        sheet.paste(Image.fromarray(pixels).resize((tw, th), Image.NEAREST), (left, top))
+        if labels:
+            draw.text((left + 2, top + th + 1), str(labels[i]), fill=(0, 0, 0))
+    return sheet

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..probe import probing
 from . import param as params
 from . import transforms as tf
 from .activations import run, watching
@@ -54,6 +55,28 @@ def model_input(preprocessing) -> Callable[[torch.Tensor], torch.Tensor]:
     return apply
 
 
+class RedirectedReLU(torch.autograd.Function):
+    """ReLU whose gradient, for an image where none gets through, still flows where it would raise a
+    negative input (Lucid's redirected ReLU): a unit that starts dead can be woken up."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        relu_grad = torch.where(x < 0, torch.zeros_like(grad), grad)
+        redirected = torch.where((x < 0) & (grad > 0), torch.zeros_like(grad), grad)  # never push it lower
+        stuck = (relu_grad.flatten(1).norm(dim=1) == 0).reshape(-1, *[1] * (x.dim() - 1))
+        return torch.where(stuck, redirected, relu_grad)
+
+
+def _redirect(module: nn.Module, inputs, output) -> torch.Tensor:
+    return RedirectedReLU.apply(inputs[0])
+
+
 def _batch_of(objective: Objective, batch: int | None) -> int:
     return batch or getattr(objective, "batch", None) or 1
 
@@ -68,6 +91,7 @@ def render(
     transforms: str | Callable | None = "standard",
     lr: float = 0.05,
     seed: int = 0,
+    redirect_relu: bool = True,
     progress: Callable[[int, int, torch.Tensor], None] | None = None,
 ) -> Rendering:
     """Images that maximize ``objective`` ("layer:channel", "layer" or an :class:`Objective`).
@@ -75,8 +99,9 @@ def render(
     ``size``: the image side (default: the model's input side); ``batch``: images (default: one per
     channel of a channel range); ``param``: "fourier" (with colour decorrelation) or "pixels";
     ``transforms``: "standard", "none" or a callable ``(images, generator) -> images``; ``seed``
-    fixes the start and the jitter, so the same call gives the same images. ``progress(step, steps,
-    values)`` is called every step.
+    fixes the start and the jitter, so the same call gives the same images; ``redirect_relu`` lets
+    gradients reach units that start dead (:class:`RedirectedReLU`). ``progress(step, steps, values)``
+    is called every step.
     """
     from ..weights.load import preprocessing_of
 
@@ -102,7 +127,8 @@ def render(
     for p in frozen:
         p.requires_grad_(False)  # gradients for the image only
     try:
-        with watching(model, objective.layers) as seen:
+        relus = [(m, _redirect) for m in model.modules() if isinstance(m, nn.ReLU)] if redirect_relu else []
+        with probing(model, forward=relus, training=None), watching(model, objective.layers) as seen:
             for step in range(steps):
                 optimizer.zero_grad(set_to_none=True)
                 values = objective(run(model, to_model(jitter(image(), generator)), seen))

@@ -1,0 +1,41 @@
+"""inceptionkit activations and visualize on a network trained in the tests."""
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from inceptionkit.cli.main import app
+from inceptionkit.weights import export
+
+runner = CliRunner()
+
+
+def test_activations_writes_a_grid_of_the_layer(digits_net, tmp_path):
+    weights = export(digits_net, tmp_path / "digits.safetensors")
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "red.png")
+    result = runner.invoke(app, ["activations", str(tmp_path / "red.png"), "--model", str(weights), "--layer",
+                                 "inception3a.branch2", "--cols", "4", "-o", str(tmp_path / "grid.png")])
+    assert result.exit_code == 0, result.output
+    channels = digits_net.inception3a.branch2[-1].conv.out_channels
+    picture = Image.open(tmp_path / "grid.png")
+    tile = 32 * 2 + 1  # 32x32 maps upscaled to 64 px, 1 px apart
+    assert picture.size == (4 * tile + 1, -(-channels // 4) * tile + 1)
+    assert "channels of 32x32" in result.output
+
+    typo = runner.invoke(app, ["activations", str(tmp_path / "red.png"), "--model", str(weights), "--layer",
+                               "inception3x", "-o", str(tmp_path / "g.png")])
+    assert typo.exit_code == 2 and "no layer 'inception3x'; did you mean inception3b, inception3a" in typo.output
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    bad = runner.invoke(app, ["activations", str(tmp_path / "bad.jpg"), "--model", str(weights), "--layer",
+                              "conv1", "-o", str(tmp_path / "g.png")])
+    assert bad.exit_code == 2 and "bad.jpg cannot be read as an image" in bad.output
+
+
+def test_visualize_writes_one_image_per_channel(digits_net, tmp_path):
+    weights = export(digits_net, tmp_path / "digits.safetensors")
+    result = runner.invoke(app, ["visualize", "--model", str(weights), "--layer", "inception4a", "--channels",
+                                 "0-2", "--steps", "8", "-o", str(tmp_path / "sheet.png")])
+    assert result.exit_code == 0, result.output
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
+    assert sheet.shape[1] == 2 + 2 * (96 + 2)  # 3 images: 2 columns of 96 px tiles, 2 px apart
+    assert "3 images" in result.output
