@@ -162,16 +162,24 @@ def test_an_input_the_network_cannot_take_names_the_layer_and_shape():
         summary(v4, (3, 299, 299), depth=-1)
 
 
-def test_a_plain_forward_pass_names_the_stage():
+def test_a_plain_forward_pass_says_what_the_network_takes():
     import pytest
 
-    from inceptionkit.models.net import StageInputError
+    from inceptionkit.cost import LayerInputError
 
     model = create_model("googlenet_cifar", width=0.25).eval()
-    with pytest.raises(StageInputError, match=r"stage 'conv1' cannot take its input of shape 1x1x32x32"):
+    with pytest.raises(LayerInputError, match=r"stage 'conv1' cannot take its input of shape 1x1x32x32.*takes 3 ch"):
         model(torch.zeros(1, 1, 32, 32))
     with pytest.raises(RuntimeError):  # still a RuntimeError for code that catches PyTorch's
         model(torch.zeros(1, 1, 32, 32))
+    with torch.device("meta"):
+        v3 = create_model("inception_v3")
+        with pytest.raises(LayerInputError, match=r"1x3x74x74 .*too small.*at least 75x75"):
+            v3.eval()(torch.zeros(1, 3, 74, 74))
+        assert v3(torch.zeros(1, 3, 75, 75)).shape == (1, 1000)  # the smallest side that works is not refused
+        with pytest.raises(LayerInputError, match=r"aux head 'aux' \(on mixed_6e\).*2x3x298x298.*at least 299x299"):
+            v3.train()(torch.zeros(2, 3, 298, 298))
+        assert v3(torch.zeros(2, 3, 299, 299)).aux[0].shape == (2, 1000)
 
 
 def test_layers_that_hand_back_their_input_add_no_memory():

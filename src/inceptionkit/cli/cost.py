@@ -56,7 +56,7 @@ def _module_from_options(in_chs: int, reduced: str | None, naive: str | None, co
 def _print_comparison(result, as_json: bool) -> None:
     from rich.table import Table
 
-    from ..cost.counting import dims
+    from ..probe import dims
 
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
@@ -87,7 +87,7 @@ def cost_cmd(
     from rich.table import Table
 
     from ..cost import summary
-    from ..cost.counting import dims
+    from ..probe import dims
 
     _check_grid(in_chs, size)
     title, module = _module_from_options(in_chs, reduced, naive, convs)
@@ -148,7 +148,7 @@ def table_cmd(
     from rich.table import Table
 
     from ..cost import network_table, table1
-    from ..cost.counting import dims
+    from ..probe import dims
     from ..cost.table1 import stage_table
     from ..models import create_model, model_config
 
@@ -213,7 +213,7 @@ def draw_cmd(
 
     Eval mode, as the network classifies; with --aux, train mode, where the auxiliary heads run and are drawn.
     """
-    from ..cost.counting import dims
+    from ..probe import dims
     from ..cost.diagram import check_path, draw
     from ..cost.graph import module_input_size
     from .common import build_for_size, explained_input, model_kwargs

@@ -82,7 +82,7 @@ def summary_cmd(
     from rich.table import Table
 
     from ..cost import summary as summarize
-    from ..cost.counting import dims
+    from ..probe import dims
     from ..cost.summary import HEADER, table_cells, totals_lines
 
     if batch_size <= 0:

@@ -12,7 +12,8 @@ from .compare import (
     parse_stack,
     square_vs_asymmetric,
 )
-from .counting import LayerInputError, locate_failure, module_macs
+from ..probe import LayerInputError, locate_failure
+from .counting import module_macs
 from .diagram import draw
 from .graph import LayerGraph, Node, layer_depth, layer_graph
 from .summary import Row, Summary, memory_estimate, summary

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..models.blocks import Branch, conv_branch
 from ..models.googlenet import InceptionModule, NaiveInception
-from .counting import dims
+from ..probe import dims
 from .graph import layer_graph
 from .summary import summary
 

@@ -14,7 +14,6 @@ recording; :func:`collapse_repeats` keeps one of each run, so a diagram need not
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field, replace
 
@@ -23,7 +22,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..models.blocks import BasicConv
-from .counting import POOLING, WEIGHTED, describe, dims, locate_failure, module_macs, sample_input
+from ..probe import describe, dims, locate_failure, probing, sample_input
+from .counting import POOLING, WEIGHTED, module_macs
 
 _POOL_FUNCTIONS = {"max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
                    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool1d"}
@@ -245,21 +245,6 @@ class _Builder:
         return runs
 
 
-@contextlib.contextmanager
-def _mode(model: nn.Module, training: bool):
-    """Run ``model`` in train or eval mode, then restore its mode and its buffers (BatchNorm statistics)."""
-    was_training = model.training
-    saved = [(b, b.clone()) for b in model.buffers()] if training else []
-    model.train(training)
-    try:
-        yield
-    finally:
-        model.train(was_training)
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
-
-
 @torch.no_grad()
 def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None = None,
                 training: bool = False) -> LayerGraph:
@@ -274,18 +259,11 @@ def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None
         raise ValueError(f"depth must be at least 1 (1: one node per top-level module), got {depth}")
     input_size = tuple(int(d) for d in input_size)
     builder = _Builder(model, depth)
-    handles = []
-    for module in builder.names:
-        handles.append(module.register_forward_pre_hook(builder.pre))
-        handles.append(module.register_forward_hook(builder.post))
     x = sample_input(model, input_size, batch_size=2 if training else 1)
     builder.add(Node(builder.unique("input"), "input", "input", f"input {dims(input_size)}", input_size), x)
-    try:
-        with _mode(model, training), locate_failure(model, type(model).__name__), _Recorder(builder):
-            out = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    hooks = dict(pre=[(m, builder.pre) for m in builder.names], forward=[(m, builder.post) for m in builder.names])
+    with probing(model, **hooks, training=training), locate_failure(model, type(model).__name__), _Recorder(builder):
+        out = model(x)
     result = out[0] if isinstance(out, (tuple, list)) else out
     output = builder.producer.get(id(result), builder.nodes[-1].name)
     return LayerGraph(builder.nodes, output, input_size, builder.repeats())
@@ -364,12 +342,8 @@ def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...],
         if not seen and inputs and isinstance(inputs[0], torch.Tensor):
             seen.append(tuple(inputs[0].shape[1:]))
 
-    handle = modules[name].register_forward_pre_hook(grab)
-    try:
-        with _mode(model, training), locate_failure(model, type(model).__name__):
-            model(sample_input(model, input_size, batch_size=2 if training else 1))
-    finally:
-        handle.remove()
+    with probing(model, pre=[(modules[name], grab)], training=training), locate_failure(model, type(model).__name__):
+        model(sample_input(model, input_size, batch_size=2 if training else 1))
     if not seen:
         mode = "train" if training else "eval"
         raise ValueError(f"module {name!r} does not run in {mode} mode (an aux head?), so it has no input to draw")

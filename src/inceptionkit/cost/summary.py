@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .counting import dims, locate_failure, module_macs, sample_input
+from ..probe import dims, locate_failure, probing, sample_input
+from .counting import module_macs
 
 MB = 1024**2
 BYTES = 4  # torchsummary's float32 convention
@@ -168,16 +169,8 @@ def summary(
             torchsummary["outputs"] += tensor[0].numel()
             torchsummary["params"] += _weight_and_bias(module)
 
-    handles = [module.register_forward_hook(hook) for module in names]
-    was_training = model.training
-    model.eval()
-    try:
-        with locate_failure(model, title):
-            result = _first_tensor(model(sample_input(model, input_size, batch_size)))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    with probing(model, forward=[(module, hook) for module in names]), locate_failure(model, title):
+        result = _first_tensor(model(sample_input(model, input_size, batch_size)))
 
     params = dict(model.named_parameters())
     counted = {k: p for k, p in params.items() if _owner(k) in ran}

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from ..models.googlenet import GoogLeNet, InceptionModule
-from .counting import WEIGHTED, dims
+from ..probe import dims
+from .counting import WEIGHTED
 from .graph import layer_graph, stage_of
 
 # The paper's printed params (K) and ops (M) per row of Table 1, in its row order.

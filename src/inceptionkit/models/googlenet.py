@@ -255,7 +255,7 @@ class GoogLeNet(InceptionNet):
             self.aux1 = AuxHeadV1(self.inception4a.out_chs, num_classes, **aux_kw)
             self.aux2 = AuxHeadV1(self.inception4d.out_chs, num_classes, **aux_kw)
         self._build_head(num_features, num_classes, v.drop_rate if drop_rate is None else drop_rate)
-        self._set_trunk(stem + modules, AUX_TAPS)
+        self._set_trunk(stem + modules, AUX_TAPS, min_input=31 if variant == "paper" else 15)
         self.feature_info = [
             dict(num_chs=self.conv1.out_chs, reduction=2, module="conv1"),
             dict(num_chs=self.conv3.out_chs, reduction=4, module="conv3"),

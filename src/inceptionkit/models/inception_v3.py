@@ -232,7 +232,7 @@ class InceptionV3(InceptionNet):
             ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a",
              "mixed_5b", "mixed_5c", "mixed_5d", "mixed_6a", "mixed_6b", "mixed_6c", "mixed_6d", "mixed_6e",
              "mixed_7a", "mixed_7b", "mixed_7c"],
-            aux_taps={"mixed_6e": "aux"},
+            aux_taps={"mixed_6e": "aux"}, min_input=75, aux_min_input=299,
         )
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),

@@ -190,7 +190,8 @@ class InceptionV4(InceptionNet):
         self._build_head(1536, num_classes, drop_rate)
 
         stem = ["conv2d_1a", "conv2d_2a", "conv2d_2b", "mixed_3a", "mixed_4a", "mixed_5a"]
-        self._set_trunk(stem + a + ["reduction_a"] + b + ["reduction_b"] + c, aux_taps={b[-1]: "aux"})
+        self._set_trunk(stem + a + ["reduction_a"] + b + ["reduction_b"] + c, aux_taps={b[-1]: "aux"},
+                        min_input=75, aux_min_input=299)
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
             dict(num_chs=160, reduction=4, module="mixed_3a"),

@@ -16,15 +16,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..probe import LayerInputError, dims, locating
+
 
 def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
     """Networks without auxiliary heads still take ``aux_logits`` (the common builder arguments) but only False."""
     if aux_logits:
         raise ValueError(f"aux_logits=True: {network} has no auxiliary heads{why}; aux_logits must be False")
-
-
-class StageInputError(ValueError, RuntimeError):
-    """A trunk stage could not take its input (too small, wrong channels); names the stage and shape."""
 
 
 class InceptionOutputs(NamedTuple):
@@ -45,15 +43,23 @@ class InceptionNet(nn.Module):
         self.num_features = 0
         self.num_classes = 0
         self.drop_rate = 0.0
+        self.in_chans = 0  # channels of the first stage's first conv (found by _set_trunk)
+        self.min_input = 1  # smallest input side the trunk takes in eval mode; 1: not checked
+        self.aux_min_input = 1  # smallest input side the aux heads take (they run in train mode)
 
     # --- construction helpers -------------------------------------------------------------
-    def _set_trunk(self, names: list[str], aux_taps: dict[str, str] | None = None) -> None:
-        """Declare the forward order of the stages and which stage feeds which aux head."""
+    def _set_trunk(self, names: list[str], aux_taps: dict[str, str] | None = None, min_input: int = 1,
+                   aux_min_input: int = 1) -> None:
+        """Declare the forward order of the stages, which stage feeds which aux head, and the smallest
+        input sides the trunk (eval mode) and the aux heads (train mode) take, checked before a forward pass."""
         for name in names:
             if not hasattr(self, name):
                 raise AttributeError(f"trunk stage {name!r} is not a module of {type(self).__name__}")
         self.trunk = list(names)
         self.aux_taps = {k: v for k, v in (aux_taps or {}).items() if getattr(self, v, None) is not None}
+        first = next((m for m in getattr(self, names[0]).modules() if isinstance(m, nn.Conv2d)), None)
+        self.in_chans = first.in_channels if first is not None else 0
+        self.min_input, self.aux_min_input = min_input, aux_min_input
 
     def _build_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
         if not 0.0 <= drop_rate < 1.0:
@@ -71,23 +77,33 @@ class InceptionNet(nn.Module):
         return bool(self.aux_taps)
 
     # --- forward --------------------------------------------------------------------------
+    def check_input(self, x: torch.Tensor, with_aux: bool = False) -> None:
+        """Refuse an input of the wrong channels or too small a side before any layer runs, naming the
+        stage or aux head that cannot take it. Inside :func:`inceptionkit.probe.locate_failure` the
+        forward pass runs unchecked instead, so that the probe names the exact layer that fails."""
+        if locating():
+            return
+        name, shape = type(self).__name__, dims(x.shape)
+        if self.in_chans and (x.dim() != 4 or x.shape[1] != self.in_chans):
+            raise LayerInputError(f"{name}: stage {self.trunk[0]!r} cannot take its input of shape {shape} "
+                                  f"(batch first): it takes {self.in_chans} channels")
+        side = min(x.shape[2:]) if x.dim() == 4 else 0
+        if side < self.min_input:
+            raise LayerInputError(f"{name}: an input of shape {shape} (batch first) is too small for its stages "
+                                  f"({self.trunk[0]} ... {self.trunk[-1]}): they take at least "
+                                  f"{self.min_input}x{self.min_input}")
+        if with_aux and side < self.aux_min_input:
+            heads = ", ".join(f"aux head {aux!r} (on {tap})" for tap, aux in self.aux_taps.items())
+            raise LayerInputError(f"{name}: {heads} cannot take what an input of shape {shape} (batch first) "
+                                  f"leaves: in train mode it takes at least {self.aux_min_input}x{self.aux_min_input}")
+
     def _run_trunk(self, x: torch.Tensor, collect_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        self.check_input(x, collect_aux)
         aux = []
-        where, shape = "", tuple(x.shape)
-        try:
-            for name in self.trunk:
-                where, shape = f"stage {name!r}", tuple(x.shape)
-                x = getattr(self, name)(x)
-                if collect_aux and name in self.aux_taps:
-                    where, shape = f"aux head {self.aux_taps[name]!r} (on {name})", tuple(x.shape)
-                    aux.append(getattr(self, self.aux_taps[name])(x))
-        except RuntimeError as exc:
-            if isinstance(exc, (StageInputError, torch.OutOfMemoryError)):
-                raise
-            dims = "x".join(map(str, shape))
-            raise StageInputError(
-                f"{type(self).__name__}: {where} cannot take its input of shape {dims} (batch first): {exc}"
-            ) from exc
+        for name in self.trunk:
+            x = getattr(self, name)(x)
+            if collect_aux and name in self.aux_taps:
+                aux.append(getattr(self, self.aux_taps[name])(x))
         return x, aux
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
