@@ -73,8 +73,9 @@ def test_normalization_by_hand():
 
 def test_normalized_with_the_data_own_statistics_has_mean_0_std_1():
     values = RAW / 16
-    splits = load_data(None, (1, 8, 8), mean=(values.mean(),), std=(values.std(),), val_fraction=0.0, test_fraction=0.0)
-    x, _ = splits.train.tensors()
+    splits = load_data(None, (1, 8, 8), mean=(values.mean(),), std=(values.std(),), val_fraction=0.0, test_fraction=0.0,
+                       augment=False)
+    x = torch.stack([image for image, _ in splits.train])
     assert x.mean().item() == pytest.approx(0, abs=1e-5) and x.std().item() == pytest.approx(1, abs=1e-3)
 
 
@@ -105,15 +106,6 @@ def test_augmentation_shifts_train_only_and_never_flips():
     assert any(not torch.equal(reads[0], r) for r in reads[1:])
     for r in reads:  # every read is the plain image moved by at most 32/8 = 4 pixels, blank (-1) filled
         assert any(torch.equal(r, shifted(plain, dy, dx, -1.0)) for dy in range(-4, 5) for dx in range(-4, 5))
-
-
-def test_tensors_fast_path_equals_items():
-    splits = load_data(None, (3, 32, 32))
-    x, y = splits.val.tensors()
-    assert x.shape == (len(splits.val), 3, 32, 32)
-    assert torch.allclose(x[7], splits.val[7][0], atol=1e-6) and y[7].item() == splits.val[7][1]
-    plain = load_data(None, (3, 32, 32), augment=False).train
-    assert torch.allclose(splits.train.tensors([2, 9])[0][1], plain[9][0], atol=1e-6)
 
 
 def test_dataloader_batches():

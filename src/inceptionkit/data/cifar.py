@@ -14,15 +14,13 @@ import torch
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import extract_archive
 
-from .splits import DataSplits, ImageTensors, stratified_split
+from .splits import DataSplits, stratified_split, tensor_splits
 from .transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     RandomHorizontalFlip,
     RandomShift,
-    channel_stats,
     check_input_size,
-    tensor_pipeline,
 )
 
 
@@ -104,23 +102,7 @@ def load_cifar10(
     n_train = len(train_set.targets)
     train, val, _ = stratified_split(labels[:n_train].numpy(), val_fraction, 0.0, seed)
     test = range(n_train, len(labels))
-
-    plain = tensor_pipeline(input_size, mean, std, interpolation=interpolation)
-    augmented = tensor_pipeline(
-        input_size,
-        mean,
-        std,
-        before_resize=[RandomShift(4, fill=0.0), RandomHorizontalFlip()],
-        interpolation=interpolation,
-    )
-    channel_mean, channel_std = channel_stats(mean, std, input_size[0])
-    return DataSplits(
-        train=ImageTensors(images, labels, train, augmented if augment else plain, plain),
-        val=ImageTensors(images, labels, val, plain),
-        test=ImageTensors(images, labels, test, plain),
-        classes=list(train_set.classes),
-        input_size=input_size,
-        name="cifar10",
-        mean=channel_mean,
-        std=channel_std,
-    )
+    return tensor_splits(images, labels, (train, val, test), input_size=input_size, mean=mean, std=std,
+                         augment=augment, interpolation=interpolation,
+                         augmentation=[RandomShift(4, fill=0.0), RandomHorizontalFlip()],
+                         classes=train_set.classes, name="cifar10")

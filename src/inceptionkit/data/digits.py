@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import torch
 from sklearn.datasets import load_digits
 
-from .splits import DataSplits, ImageTensors, stratified_split
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, RandomShift, channel_stats, check_input_size, tensor_pipeline
+from .splits import DataSplits, stratified_split, tensor_splits
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, RandomShift, check_input_size
 
 
 def load_digits_splits(
@@ -35,23 +35,8 @@ def load_digits_splits(
     digits = load_digits()
     images = torch.from_numpy(digits.images).float().div_(16).unsqueeze(1)  # (1797, 1, 8, 8) in [0, 1]
     labels = torch.from_numpy(digits.target).long()
-    train, val, test = stratified_split(labels.numpy(), val_fraction, test_fraction, seed)
-    plain = tensor_pipeline(input_size, mean, std, interpolation=interpolation)
-    shifted = tensor_pipeline(
-        input_size,
-        mean,
-        std,
-        after_resize=[RandomShift(min(input_size[1:]) // 8, fill=0.0)],  # 0 is the paper's blank
-        interpolation=interpolation,
-    )
-    channel_mean, channel_std = channel_stats(mean, std, input_size[0])
-    return DataSplits(
-        train=ImageTensors(images, labels, train, shifted if augment else plain, plain),
-        val=ImageTensors(images, labels, val, plain),
-        test=ImageTensors(images, labels, test, plain),
-        classes=[str(d) for d in digits.target_names],
-        input_size=input_size,
-        name="digits",
-        mean=channel_mean,
-        std=channel_std,
-    )
+    parts = stratified_split(labels.numpy(), val_fraction, test_fraction, seed)
+    shift = RandomShift(min(input_size[1:]) // 8, fill=0.0)  # 0 is the paper's blank
+    return tensor_splits(images, labels, parts, input_size=input_size, mean=mean, std=std, augment=augment,
+                         interpolation=interpolation, augmentation=[shift], after_resize=True,
+                         classes=[str(d) for d in digits.target_names], name="digits")

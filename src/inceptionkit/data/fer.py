@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .splits import DataSplits, ImageTensors, stratified_split
+from .splits import DataSplits, stratified_split, tensor_splits
 from .transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     RandomHorizontalFlip,
     RandomShift,
-    channel_stats,
     check_input_size,
-    tensor_pipeline,
 )
 
 CLASSES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
@@ -114,28 +112,10 @@ def load_fer2013(
     labels = torch.tensor(labels, dtype=torch.long)
     if has_usage:
         splits = np.array(splits)
-        train, val, test = (np.flatnonzero(splits == part) for part in ("train", "val", "test"))
+        parts = [np.flatnonzero(splits == part) for part in ("train", "val", "test")]
     else:
-        train, val, test = stratified_split(labels.numpy(), val_fraction, test_fraction, seed)
-
-    plain = tensor_pipeline(input_size, mean, std, interpolation=interpolation)
-    augmented = tensor_pipeline(
-        input_size,
-        mean,
-        std,
-        before_resize=[RandomHorizontalFlip(), RandomShift(4, fill="edge")],
-        interpolation=interpolation,
-    )
-    channel_mean, channel_std = channel_stats(mean, std, input_size[0])
-    return DataSplits(
-        train=ImageTensors(images, labels, train, augmented if augment else plain, plain),
-        val=ImageTensors(images, labels, val, plain),
-        test=ImageTensors(images, labels, test, plain),
-        classes=list(CLASSES),
-        input_size=input_size,
-        name="fer2013",
-        skipped=len(skipped),
-        skipped_files=skipped,
-        mean=channel_mean,
-        std=channel_std,
-    )
+        parts = stratified_split(labels.numpy(), val_fraction, test_fraction, seed)
+    return tensor_splits(images, labels, parts, input_size=input_size, mean=mean, std=std, augment=augment,
+                         interpolation=interpolation,
+                         augmentation=[RandomHorizontalFlip(), RandomShift(4, fill="edge")],
+                         classes=CLASSES, name="fer2013", skipped_files=skipped)

@@ -13,14 +13,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from .splits import DataSplits, stratified_split
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats, check_input_size, folder_transforms
+from .splits import DataSplits, data_splits, stratified_split
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, check_input_size, folder_transforms
 
 _PARTS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -28,9 +27,8 @@ _PARTS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "
 class ImageFiles(Dataset):
     """Image files with labels, opened as RGB (or L for one channel) and transformed per item."""
 
-    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable, mode: str, plain_transform=None):
+    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable, mode: str):
         self.samples, self.transform, self.mode = list(samples), transform, mode
-        self.plain_transform = plain_transform or transform
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,12 +45,6 @@ class ImageFiles(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[i]
         return self.transform(self._open(path)), label
-
-    def tensors(self, items: Sequence[int] | slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Items (all by default) as one batch ``(x, y)``, without augmentation."""
-        picked = np.arange(len(self.samples))[slice(None) if items is None else items]
-        x = torch.stack([self.plain_transform(self._open(self.samples[i][0])) for i in picked])
-        return x, torch.tensor([self.samples[i][1] for i in picked], dtype=torch.long)
 
 
 def check_image(path: str) -> str | None:
@@ -174,16 +166,9 @@ def load_folder(
 
     train_tf, eval_tf = folder_transforms(input_size, mean, std, crop_pct=crop_pct, interpolation=interpolation)
     mode = "L" if input_size[0] == 1 else "RGB"
-    channel_mean, channel_std = channel_stats(mean, std, input_size[0])
-    return DataSplits(
-        train=ImageFiles(samples["train"], train_tf if augment else eval_tf, mode, eval_tf),
-        val=ImageFiles(samples["val"], eval_tf, mode),
-        test=ImageFiles(samples["test"], eval_tf, mode),
-        classes=classes,
-        input_size=input_size,
-        name=str(root),
-        skipped=len(skipped),
-        skipped_files=skipped,
-        mean=channel_mean,
-        std=channel_std,
+    return data_splits(
+        ImageFiles(samples["train"], train_tf if augment else eval_tf, mode),
+        ImageFiles(samples["val"], eval_tf, mode),
+        ImageFiles(samples["test"], eval_tf, mode),
+        classes=classes, input_size=input_size, name=str(root), mean=mean, std=std, skipped_files=skipped,
     )

@@ -11,7 +11,10 @@ from pathlib import PurePath
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
+from torch import nn
 from torch.utils.data import Dataset
+
+from .transforms import channel_stats, tensor_pipeline
 
 
 @dataclass
@@ -93,8 +96,7 @@ class ImageTensors(Dataset):
     """Images held in memory as one tensor, transformed per item.
 
     ``images`` is ``(N, c, h, w)``, uint8 (0..255) or float (0..1), shared by the splits of one
-    source; ``indices`` picks this split's images. ``transform`` maps a float image to the model's
-    input; ``plain_transform`` (default: ``transform``) is the deterministic one :meth:`tensors` uses.
+    source; ``indices`` picks this split's images. ``transform`` maps a float image to the model's input.
     """
 
     def __init__(
@@ -103,12 +105,10 @@ class ImageTensors(Dataset):
         labels: torch.Tensor,
         indices: Sequence[int],
         transform: Callable[[torch.Tensor], torch.Tensor],
-        plain_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         self.images, self.labels = images, torch.as_tensor(labels, dtype=torch.long)
         self.indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         self.transform = transform
-        self.plain_transform = plain_transform or transform
         self._index, self._labels = self.indices.tolist(), self.labels[self.indices].tolist()
 
     def __len__(self) -> int:
@@ -126,12 +126,27 @@ class ImageTensors(Dataset):
         x = self.transform(self._float(self.images[self._index[i]]))
         return x.contiguous(), self._labels[i]
 
-    def tensors(self, items: Sequence[int] | slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Items (all by default) as one batch ``(x, y)``, without augmentation.
 
-        The fast path for evaluation; all items at once need N x C x H x W floats of memory.
-        """
-        picked = self.indices if items is None else self.indices[items]
-        with torch.no_grad():
-            x = self.plain_transform(self._float(self.images[picked]))
-        return x.contiguous(), self.labels[picked]
+def data_splits(train: Dataset, val: Dataset, test: Dataset, *, classes: Sequence[str],
+                input_size: tuple[int, int, int], name: str, mean: Sequence[float], std: Sequence[float],
+                skipped_files: Sequence[tuple[str, str]] = ()) -> DataSplits:
+    """The three datasets as :class:`DataSplits`, with the per-channel ``mean``/``std`` they were normalized with."""
+    channel_mean, channel_std = channel_stats(mean, std, input_size[0])
+    return DataSplits(train, val, test, list(classes), input_size, name, len(skipped_files), list(skipped_files),
+                      channel_mean, channel_std)
+
+
+def tensor_splits(images: torch.Tensor, labels: torch.Tensor, parts: Sequence[Sequence[int]], *,
+                  input_size: tuple[int, int, int], mean: Sequence[float], std: Sequence[float], augment: bool,
+                  interpolation: str, augmentation: Sequence[nn.Module] = (), after_resize: bool = False,
+                  **meta) -> DataSplits:
+    """In-memory images split by ``parts`` (train, val, test indices) as :class:`DataSplits`: resized and
+    normalized for ``input_size``; the train split is also augmented (before the resize, or after it with
+    ``after_resize``) when ``augment``. ``meta``: :func:`data_splits`' classes, name, skipped_files."""
+    plain = tensor_pipeline(input_size, mean, std, interpolation=interpolation)
+    where = "after_resize" if after_resize else "before_resize"
+    augmented = tensor_pipeline(input_size, mean, std, interpolation=interpolation, **{where: list(augmentation)})
+    train, val, test = parts
+    return data_splits(ImageTensors(images, labels, train, augmented if augment else plain),
+                       ImageTensors(images, labels, val, plain), ImageTensors(images, labels, test, plain),
+                       input_size=input_size, mean=mean, std=std, **meta)
