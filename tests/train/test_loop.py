@@ -60,18 +60,18 @@ def test_a_run_writes_metrics_history_plots_and_checkpoints(tmp_path):
 
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, monkeypatch):
     fit(small(tmp_path / "straight"))
-    real = loop_module._train_epoch
+    real = loop_module.train_one_epoch
 
-    def dies_in_epoch_3(*args, **kwargs):
-        if args[10] == 2:  # the epoch argument: a kill in the middle of the third epoch
+    def dies_in_epoch_3(run, epoch):
+        if epoch == 2:  # a kill in the middle of the third epoch
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(run, epoch)
 
-    monkeypatch.setattr(loop_module, "_train_epoch", dies_in_epoch_3)
+    monkeypatch.setattr(loop_module, "train_one_epoch", dies_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         fit(small(tmp_path / "broken"))
     assert load_checkpoint(tmp_path / "broken", "last").meta["epoch"] == 2
-    monkeypatch.setattr(loop_module, "_train_epoch", real)
+    monkeypatch.setattr(loop_module, "train_one_epoch", real)
     fit(TrainConfig(progress=False), resume=tmp_path / "broken")
     straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "broken")
     assert straight.keys() == resumed.keys()

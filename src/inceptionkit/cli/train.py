@@ -29,6 +29,44 @@ def _skipped_note(count: int, reasons: dict[str, int]) -> str:
     return f"skipped {count} unreadable image{'s' if count != 1 else ''} ({why})"
 
 
+class _Console:
+    """fit's report: within an epoch a progress bar (steps, rate, time left; only on a terminal), after
+    it one line."""
+
+    def __init__(self):
+        self.bar, self.done = None, 0
+
+    def __call__(self, progress) -> None:
+        if progress.row is not None:
+            self.close()
+            row = progress.row
+            print(f"epoch {progress.epoch}/{progress.epochs}: loss {row['train_loss']:.4f} "
+                  f"train top-1 {row['train_top1']:.4f} val top-1 {row['val_top1']:.4f} "
+                  f"top-5 {row['val_top5']:.4f} ({row['images_per_s']:.0f} img/s)", flush=True)
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=progress.steps, desc=f"epoch {progress.epoch}/{progress.epochs}", leave=False,
+                            dynamic_ncols=True, disable=None)  # None: no bar when the output is not a terminal
+            self.done = 0
+        self.bar.set_postfix(loss=f"{progress.loss:.3f}", acc=f"{progress.top1:.3f}",
+                             img_s=f"{progress.images_per_s:.0f}", refresh=False)
+        self.bar.update(progress.step - self.done)
+        self.done = progress.step
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 RECIPES_HELP = "fast (default: SGD, one-cycle), v1 (the GoogLeNet paper) or v3 (RMSProp, label smoothing)"
 
 
@@ -81,7 +119,8 @@ def train_cmd(
         download=download,
     )
     try:
-        metrics = fit(config, resume=resume)
+        with _Console() as report:
+            metrics = fit(config, resume=resume, report=report)
     except TrainingDiverged as exc:
         if main_process():
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -110,43 +149,40 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Top-1, top-5 and loss of a checkpoint on a data split."""
+    from dataclasses import replace
+
     import torch
     from torch.utils.data import DataLoader
 
     from ..data import data_location
-    from ..models import create_model
     from ..train import TrainConfig, evaluate
-    from ..train.checkpoint import load_checkpoint
-    from ..train.loop import latest_data, load_run_data
+    from ..train.checkpoint import read_meta
     from ..train.precision import resolve_amp
+    from ..train.resume import latest_data, load_run_data
+    from ..weights import load
 
-    ckpt = load_checkpoint(checkpoint, tag, load_state=False)
-    meta = ckpt.meta
+    meta, record = read_meta(checkpoint, tag)
     name = model or meta.get("model")
     if not name:
         raise ValueError(f"{checkpoint} does not say which network it holds: pass --model NAME")
     config = (TrainConfig(**meta["config"]) if "config" in meta else TrainConfig(model=name)).with_defaults()
-    config.model, config.augment = name, False
+    config = replace(config, model=name, augment=False)
     if data is not None:
-        config.data = data_location(data)
-    elif ckpt.record.suffix == ".json":  # a run: its data may have moved since this record was written
-        config.data = latest_data(ckpt.record.parent, config.data)
+        config = replace(config, data=data_location(data))
+    elif record.suffix == ".json":  # a run: its data may have moved since this record was written
+        config = replace(config, data=latest_data(record.parent, config.data))
     if split not in ("test", "val", "train"):
         raise ValueError(f"--split must be test, val or train, got {split!r}")
     splits = load_run_data(config, meta.get("classes"), data_given=data is not None)
     if splits.skipped:
         err_console.print(_skipped_note(splits.skipped, splits.skipped_reasons()), highlight=False, soft_wrap=True)
-    kwargs = dict(meta.get("model_kwargs", {}))
-    kwargs.setdefault("num_classes", splits.num_classes)
-    if kwargs["num_classes"] != splits.num_classes:
-        raise ValueError(
-            f"the checkpoint has {kwargs['num_classes']} classes but {splits.name} has {splits.num_classes}"
-        )
-    net = create_model(name, **kwargs)
-    net.load_state_dict(ckpt.weights)
+    net = load(checkpoint, tag=tag, model=model)
+    if net.pretrained_cfg["num_classes"] != splits.num_classes:
+        raise ValueError(f"the checkpoint has {net.pretrained_cfg['num_classes']} classes but {splits.name} has "
+                         f"{splits.num_classes}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)
-    result = evaluate(net, DataLoader(getattr(splits, split), 256), device, resolve_amp(amp, device),
+    result = evaluate(net, DataLoader(getattr(splits, split), 256), device, amp=resolve_amp(amp, device),
                       num_classes=splits.num_classes)
     out = dict(top1=result["top1"], top5=result["top5"], loss=result["loss"], count=result["count"],
                split=split, data=splits.name, model=name)

@@ -290,27 +290,50 @@ def _record_path(path: Path, tag: str) -> Path:
     return path
 
 
+def _record_of(path, tag: str) -> Path:
+    """The file that describes a checkpoint: a run folder's ``{tag}.json``, a record .json, or a .safetensors."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such run folder or checkpoint file")
+    if path.is_file() and path.suffix == ".safetensors":
+        return path
+    record = _record_path(path, tag)
+    if record.suffix != ".json":
+        raise CheckpointError(f"{record}: expected a run folder, a record .json or a .safetensors file")
+    return record
+
+
+def _header_meta(metadata: dict[str, str]) -> dict:
+    """The meta in a safetensors header: our JSON, or else the header's own strings."""
+    try:
+        return json.loads(metadata[META_KEY]) if META_KEY in metadata else {
+            k: v for k, v in metadata.items() if k != "format"}
+    except json.JSONDecodeError:
+        return {}
+
+
+def read_meta(path, tag: str = "best") -> tuple[dict, Path]:
+    """``(meta, file)`` of a checkpoint (as :func:`load_checkpoint` takes it) without reading its tensors."""
+    record = _record_of(path, tag)
+    if record.suffix == ".json":
+        return _read_record(record).get("meta", {}), record
+    try:
+        with safe_open(record, framework="pt") as f:
+            return _header_meta(f.metadata() or {}), record
+    except Exception as e:  # safetensors raises its own error types for a malformed file
+        raise CheckpointError(f"{record}: not a readable safetensors file ({e})") from None
+
+
 def load_checkpoint(path, tag: str = "last", map_location="cpu", load_state: bool = True) -> Checkpoint:
     """Load a checkpoint from a run folder (its ``{tag}.json``), a record .json, or a plain .safetensors.
 
     Files named by a record are checked against their sha256. ``map_location`` is passed to
     ``torch.load`` for the state; weights move to it when it names a device.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such run folder or checkpoint file")
-    if path.is_file() and path.suffix == ".safetensors":
-        weights, metadata = _load_weights(path, map_location)
-        try:
-            meta = json.loads(metadata[META_KEY]) if META_KEY in metadata else {
-                k: v for k, v in metadata.items() if k != "format"}
-        except json.JSONDecodeError:
-            meta = {}
-        return Checkpoint(weights=weights, state={}, meta=meta, record=path)
-
-    record = _record_path(path, tag)
-    if record.suffix != ".json":
-        raise CheckpointError(f"{record}: expected a run folder, a record .json or a .safetensors file")
+    record = _record_of(path, tag)
+    if record.suffix == ".safetensors":
+        weights, metadata = _load_weights(record, map_location)
+        return Checkpoint(weights=weights, state={}, meta=_header_meta(metadata), record=record)
     data = _read_record(record)
     run = record.parent
     needed = [("weights", data["weights"])] + ([("state", data["state"])] if load_state else [])

@@ -35,7 +35,7 @@ def confusion_matrix(targets, predictions, num_classes) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp: torch.dtype | None = None,
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, *, amp: torch.dtype | None = None,
              channels_last: bool = False, num_classes: int | None = None,
              info: distributed.DistInfo | None = None) -> dict:
     """Loss, top-1 and top-5 (fractions) and the confusion matrix of ``model`` over ``loader``.

@@ -21,7 +21,7 @@ from torch.optim import Optimizer
 class RMSpropTF(Optimizer):
     """TensorFlow's RMSProp: ``decay`` (torch's alpha), ``eps`` inside the sqrt, lr inside the momentum."""
 
-    def __init__(self, params, lr: float = 0.045, decay: float = 0.9, momentum: float = 0.9, eps: float = 1.0,
+    def __init__(self, params, lr: float = 0.045, *, decay: float = 0.9, momentum: float = 0.9, eps: float = 1.0,
                  weight_decay: float = 0.0):
         if lr < 0 or not 0 <= decay < 1 or momentum < 0 or eps < 0 or weight_decay < 0:
             raise ValueError(f"RMSpropTF: lr {lr}, decay {decay} (in [0, 1)), momentum {momentum}, eps {eps} and "

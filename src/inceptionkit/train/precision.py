@@ -33,3 +33,8 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def amp_name(dtype: torch.dtype | None) -> str:
+    """The ``--amp`` name of an autocast dtype: what a run records, so that a resume keeps it."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", None: "none"}[dtype]
