@@ -53,25 +53,29 @@ def _module_from_options(in_chs: int, reduced: str | None, naive: str | None, co
     return f"convolutions {convs}", conv_stack(in_chs, convs)
 
 
-def _print_comparison(result, as_json: bool) -> None:
+def _print_table(title: str, header: tuple[str, ...], cells: list[tuple[str, ...]], first_right: int) -> None:
+    """The library's cells as a rich table; columns from ``first_right`` on are numbers (right-aligned)."""
     from rich.table import Table
 
+    table = Table(title=title)
+    for i, column in enumerate(header):
+        table.add_column(column, justify="right" if i >= first_right else "left")
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _print_comparison(result, as_json: bool) -> None:
+    from ..cost.compare import COMPARISON_HEADER
     from ..probe import dims
 
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{result.title}: input {dims(result.input_size)} (weights only, no bias or BN)")
-    for column in ("module", "output shape", "params", "multiply-adds", "vs first"):
-        table.add_column(column, justify="left" if column in ("module", "output shape") else "right")
-    first = result.rows[0].macs or 1
-    for row in result.rows:
-        table.add_row(row.name, dims(row.output_shape), f"{row.params:,}", f"{row.macs:,}", f"{row.macs / first:.3f}x")
-    console.print(table)
-    if len(result.rows) == 2:
-        a, b = result.rows
-        console.print(f"{a.name} costs {a.macs / b.macs:.3f}x the multiply-adds of {b.name} "
-                      f"({1 - b.macs / a.macs:.1%} saved by the second)")
+    title = f"{result.title}: input {dims(result.input_size)} (weights only, no bias or BN)"
+    _print_table(title, COMPARISON_HEADER, result.table_cells(), first_right=2)
+    if result.verdict():
+        console.print(result.verdict())
 
 
 @user_errors
@@ -84,25 +88,17 @@ def cost_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Per-layer parameters and multiply-adds of one module you describe (weights only)."""
-    from rich.table import Table
-
     from ..cost import summary
+    from ..cost.compare import LAYER_HEADER, layer_cells
     from ..probe import dims
 
     _check_grid(in_chs, size)
     title, module = _module_from_options(in_chs, reduced, naive, convs)
     result = summary(module, (in_chs, size, size), depth=3, title=title)
-    leaves = [row for row in result.rows if row.type in ("BasicConv", "MaxPool2d", "AvgPool2d")]
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{title}: input {in_chs}x{size}x{size}")
-    for column in ("layer", "type", "output shape", "params", "multiply-adds"):
-        table.add_column(column, justify="right" if column in ("params", "multiply-adds") else "left")
-    for row in leaves:
-        kind = type(module.get_submodule(row.name)).__name__
-        table.add_row(row.name, kind, dims(row.output_shape), f"{row.params:,}", f"{row.macs:,}")
-    console.print(table)
+    _print_table(f"{title}: input {in_chs}x{size}x{size}", LAYER_HEADER, layer_cells(result), first_right=3)
     console.print(f"total: {result.total_params:,} params, {result.total_macs:,} multiply-adds; "
                   f"output {dims(result.output_shape)}")
 
@@ -148,9 +144,9 @@ def table_cmd(
     from rich.table import Table
 
     from ..cost import network_table, table1
-    from ..probe import dims
     from ..cost.table1 import stage_table
     from ..models import create_model, model_config
+    from ..probe import dims
 
     if name is None and (variant is not None or width is not None):
         raise ValueError("--variant and --width apply to one network: name it (e.g. `table googlenet --variant "
@@ -213,9 +209,9 @@ def draw_cmd(
 
     Eval mode, as the network classifies; with --aux, train mode, where the auxiliary heads run and are drawn.
     """
-    from ..probe import dims
     from ..cost.diagram import check_path, draw
     from ..cost.graph import module_input_size
+    from ..probe import dims
     from .common import build_for_size, explained_input, model_kwargs
 
     if depth is not None and depth < 1:

@@ -82,8 +82,8 @@ def summary_cmd(
     from rich.table import Table
 
     from ..cost import summary as summarize
-    from ..probe import dims
     from ..cost.summary import HEADER, table_cells, totals_lines
+    from ..probe import dims
 
     if batch_size <= 0:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")

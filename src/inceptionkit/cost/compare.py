@@ -23,9 +23,20 @@ from ..models.blocks import Branch, conv_branch
 from ..models.googlenet import InceptionModule, NaiveInception
 from ..probe import dims
 from .graph import layer_graph
-from .summary import summary
+from .summary import Summary, summary
 
 PLAIN = dict(bn=False, bias=False)  # weights only, as the papers count
+
+
+COMPARISON_HEADER = ("module", "output shape", "params", "multiply-adds", "vs first")
+LAYER_HEADER = ("layer", "type", "output shape", "params", "multiply-adds")
+
+
+def layer_cells(result: Summary) -> list[tuple[str, ...]]:
+    """The conv units and pooling layers of a module's summary (depth 3) as text cells under
+    :data:`LAYER_HEADER`, as ``inceptionkit cost`` shows them."""
+    return [(row.name, row.type, dims(row.output_shape), f"{row.params:,}", f"{row.macs:,}")
+            for row in result.rows if row.type in ("BasicConv", "MaxPool2d", "AvgPool2d")]
 
 
 @dataclass
@@ -61,19 +72,30 @@ class Comparison:
             out["macs_vs_first"] = row.macs / first if first else None
         return data
 
-    def __str__(self) -> str:
-        header = ("module", "output shape", "params", "multiply-adds", "vs first")
+    def table_cells(self) -> list[tuple[str, ...]]:
+        """The table's rows as text cells under :data:`COMPARISON_HEADER` (the CLI draws them with rich)."""
         first = self.rows[0].macs or 1
-        body = [(r.name, dims(r.output_shape), f"{r.params:,}", f"{r.macs:,}", f"{r.macs / first:.3f}x")
+        return [(r.name, dims(r.output_shape), f"{r.params:,}", f"{r.macs:,}", f"{r.macs / first:.3f}x")
                 for r in self.rows]
-        widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def verdict(self) -> str:
+        """For two rows, how many times the second's multiply-adds the first costs, in a sentence; else ''."""
+        if len(self.rows) != 2:
+            return ""
+        a, b = self.rows
+        return (f"{a.name} costs {a.macs / b.macs:.3f}x the multiply-adds of {b.name} "
+                f"({1 - b.macs / a.macs:.1%} saved by the second)")
+
+    def __str__(self) -> str:
+        body = self.table_cells()
+        widths = [max(len(line[i]) for line in [COMPARISON_HEADER, *body]) for i in range(len(COMPARISON_HEADER))]
 
         def line(cells):
             return "  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
-        rule = "-" * len(line(header))
+        rule = "-" * len(line(COMPARISON_HEADER))
         title = f"{self.title + ': ' if self.title else ''}input {dims(self.input_size)}"
-        return "\n".join([title, rule, line(header), rule, *map(line, body), rule])
+        return "\n".join([title, rule, line(COMPARISON_HEADER), rule, *map(line, body), rule])
 
 
 def compare_modules(
