@@ -49,9 +49,12 @@ def test_summary_prints_memory_and_json_has_it():
     data = json.loads(result.output)
     for key in ("rows", "total_params", "trainable_params", "non_trainable_params", "total_macs", "memory_mb"):
         assert key in data
-    assert data["memory_mb"]["params_size"] == 6_166_250 * 4 / 2**20
+    from inceptionkit import create_model
+
+    assert data["total_params"] == sum(p.numel() for p in create_model("googlenet_cifar").parameters())
     text = runner.invoke(app, ["summary", "googlenet_cifar"], terminal_width=200).output
     assert "Forward/backward pass size (MB)" in text and "activations" in text
+    assert "Params size (MB): 23.52" in text  # 6,166,250 float32 parameters, as torchsummary prints them
 
 
 def test_summary_of_a_too_small_input_names_the_layer():
