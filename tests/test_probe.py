@@ -24,7 +24,7 @@ def test_mode_hooks_and_batchnorm_statistics_are_put_back_after_an_error():
 
 def test_locate_failure_names_the_innermost_layer():
     model = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), nn.Conv2d(4, 4, 5))
-    with pytest.raises(LayerInputError, match=r"net: layer '1' \(Conv2d 5x5/1 4->4\).*1x4x4x4"):
-        with locate_failure(model, "net"):
-            model(torch.randn(1, 3, 6, 6))
+    failed = pytest.raises(LayerInputError, match=r"net: layer '1' \(Conv2d 5x5/1 4->4\).*1x4x4x4")
+    with failed, locate_failure(model, "net"):
+        model(torch.randn(1, 3, 6, 6))
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
