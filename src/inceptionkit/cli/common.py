@@ -102,9 +102,8 @@ def build_for_size(name: str, size: tuple[int, int, int] | None, kwargs: dict, d
 def explained_input(name: str, in_chans: int | None = None):
     """Turn a LayerInputError (a layer that cannot take its input) into one message that also says
     what the network takes: its channels and its smallest input side."""
-    from ..cost import LayerInputError
-    from ..cost.counting import dims
     from ..models import model_config
+    from ..probe import LayerInputError, dims
 
     try:
         yield

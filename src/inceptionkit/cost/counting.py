@@ -13,8 +13,6 @@ import math
 import torch
 from torch import nn
 
-from ..probe import dims  # noqa: F401  (diagram.py imports it from here until it moves to ..probe)
-
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 POOLING = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
            nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,

@@ -21,7 +21,7 @@ from pathlib import Path
 from torch import nn
 
 from ..files import atomic_save, atomic_write_text
-from .counting import dims
+from ..probe import dims
 from .graph import LayerGraph, Node, collapse_repeats, layer_graph
 
 FONT = 10.0  # points: one layout unit is one point (1/72 inch), in the SVG and the PNG alike
