@@ -134,7 +134,7 @@ class InceptionResNetV1(InceptionNet):
         self._build_head(1792, num_classes, drop_rate)
 
         stem = ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "conv2d_4b"]
-        self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c)
+        self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c, min_input=75)
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
             dict(num_chs=192, reduction=4, module="conv2d_4a"),
@@ -190,7 +190,8 @@ class InceptionResNetV2(InceptionNet):
         self._build_head(1536, num_classes, drop_rate)
 
         stem = ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a", "mixed_5b"]
-        self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c + ["conv_7b"], aux_taps={b[-1]: "aux"})
+        self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c + ["conv_7b"], aux_taps={b[-1]: "aux"},
+                        min_input=75, aux_min_input=299)
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
             dict(num_chs=192, reduction=4, module="conv2d_4a"),
