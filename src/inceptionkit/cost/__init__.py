@@ -1,5 +1,6 @@
 """Cost: parameters, multiply-adds, memory, depth, comparisons, GoogLeNet's Table 1 and diagrams of any nn.Module."""
 
+from ..probe import LayerInputError, locate_failure
 from .compare import (
     Comparison,
     CostRow,
@@ -12,7 +13,6 @@ from .compare import (
     parse_stack,
     square_vs_asymmetric,
 )
-from ..probe import LayerInputError, locate_failure
 from .counting import module_macs
 from .diagram import draw
 from .graph import LayerGraph, Node, layer_depth, layer_graph
