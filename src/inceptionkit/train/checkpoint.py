@@ -57,7 +57,7 @@ def _sha256(path: Path) -> str:
 # --- what may be saved --------------------------------------------------------------------------
 
 
-def _plain_weights(model_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def plain_weights(model_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """CPU, contiguous tensors that share no memory (safetensors refuses shared storage).
 
     Tied weights are stored once per name, so the state_dict loads back unchanged.
@@ -200,7 +200,7 @@ def save_checkpoint(run_dir, model_state: dict[str, torch.Tensor], train_state: 
         raise CheckpointError(f"checkpoint meta needs 'epoch' as a non-negative int, got {epoch!r}")
     meta_json = _meta_json(meta)
     _check_plain(train_state, "train_state")
-    weights = _plain_weights(model_state)
+    weights = plain_weights(model_state)
 
     folder = run / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)

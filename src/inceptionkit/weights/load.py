@@ -330,7 +330,7 @@ def export(model: nn.Module, path: str | os.PathLike) -> Path:
     from safetensors.torch import save_file
 
     from ..files import atomic_save
-    from ..train.checkpoint import _plain_weights
+    from ..train.checkpoint import plain_weights
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -346,7 +346,7 @@ def export(model: nn.Module, path: str | os.PathLike) -> Path:
         "preprocessing": preprocessing_of(model).to_dict(),
         "source": cfg.get("source", ""),
     }
-    weights = _plain_weights(model.state_dict())
+    weights = plain_weights(model.state_dict())
     atomic_save(path, lambda tmp: save_file(weights, tmp, metadata={META_KEY: json.dumps(meta)}))
     return path
 
