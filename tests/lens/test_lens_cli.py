@@ -39,3 +39,11 @@ def test_visualize_writes_one_image_per_channel(digits_net, tmp_path):
     sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
     assert sheet.shape[1] == 2 + 2 * (96 + 2)  # 3 images: 2 columns of 96 px tiles, 2 px apart
     assert "3 images" in result.output
+
+
+def test_examples_writes_a_row_per_channel(digits_net, tmp_path):
+    weights = export(digits_net, tmp_path / "digits.safetensors")
+    result = runner.invoke(app, ["examples", "--model", str(weights), "--layer", "inception4a", "--channels", "0,2",
+                                 "--k", "3", "-o", str(tmp_path / "examples.png")])
+    assert result.exit_code == 0, result.output
+    assert "2 channels x 3 examples" in result.output and (tmp_path / "examples.png").is_file()

@@ -91,6 +91,51 @@ def visualize_cmd(
                   highlight=False)
 
 
+@user_errors
+def examples_cmd(
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    data: str = typer.Option("digits", "--data", help="digits, cifar10[:DIR], fer2013:FILE.csv or an image folder"),
+    layer: str = typer.Option(..., "--layer", help="a dotted module name"),
+    channels: str = typer.Option("0-7", "--channels", help="channels, one row each: 0-7 or 3,7,9"),
+    k: int = typer.Option(8, "--k", help="examples per channel"),
+    reduce: str = typer.Option("max", "--reduce", help="max (the most excited position) or mean"),
+    crop: bool = typer.Option(True, "--crop/--no-crop", help="the receptive field around the maximum"),
+    output: Path = typer.Option(..., "-o", "--output", help="the sheet to write (.png)"),
+) -> None:
+    """The images of a data set that excite each channel most (one row per channel), cropped to the unit's
+    receptive field."""
+    import torch
+
+    from ..data import load_data
+    from ..lens import image_sheet
+    from ..lens.examples import top_examples
+    from ..weights.load import open_weights, preprocessing_of
+
+    _output(output)
+    picked = _parse_channels(channels)
+    net = open_weights(model).eval()
+    prep = preprocessing_of(net)
+    splits = load_data(data, prep.input_size, mean=prep.mean, std=prep.std, augment=False,
+                       interpolation=prep.interpolation, crop_pct=prep.crop_pct)
+    found = top_examples(net, splits.train, layer, picked, k=k, reduce=reduce, crop=crop)
+    mean = torch.tensor(splits.mean).reshape(-1, 1, 1)
+    std = torch.tensor(splits.std).reshape(-1, 1, 1)
+    tiles, labels = [], []
+    for c in picked:
+        for example in found[c]:
+            top, left, height, width = example.box
+            image = (splits.train[example.index][0] * std + mean).clamp(0, 1)
+            tiles.append(image[:, top:top + height, left:left + width])
+            labels.append(f"{c}: {example.score:.2f}")
+    size = max(t.shape[-1] for t in tiles), max(t.shape[-2] for t in tiles)
+    tiles = [torch.nn.functional.interpolate(t[None], size=size[::-1], mode="nearest")[0] for t in tiles]
+    image_sheet(torch.stack(tiles), labels=labels, cols=k).save(output)
+    box = found[picked[0]][0].box
+    console.print(f"wrote {output}: {layer}, {len(picked)} channels x {k} examples from {len(splits.train)} "
+                  f"images of {splits.name}, crops of {box[2]}x{box[3]}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("activations")(activations_cmd)
     app.command("visualize")(visualize_cmd)
+    app.command("examples")(examples_cmd)

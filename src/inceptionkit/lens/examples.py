@@ -1,0 +1,131 @@
+"""Dataset examples: for chosen channels of a layer, the images of a data set that excite them most,
+and the patch around the most excited position, as large as the unit's receptive field.
+
+One streamed pass over the data in batches; each channel keeps a heap of its ``k`` best (score,
+image index, position), so memory does not grow with the data set. The receptive field is
+measured on the network itself: the input pixels whose gradient reaches the centre unit.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .activations import run, watching
+
+
+@dataclass(frozen=True)
+class Example:
+    """One of a channel's best images: its index in the data set, its score, and the box
+    ``(top, left, height, width)`` in input pixels around the most excited position."""
+
+    index: int
+    score: float
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where a layer's units look: the centre unit's box in the input, and the step between units."""
+
+    centre: tuple[int, int]  # the unit measured (row, column) in the layer
+    box: tuple[int, int, int, int]  # its (top, left, height, width) in the input
+    stride: tuple[float, float]  # input pixels per unit step
+
+    def of(self, row: int, col: int, input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The box of the unit at (row, col), moved from the centre's by the stride, kept inside the input."""
+        top = round(self.box[0] + (row - self.centre[0]) * self.stride[0])
+        left = round(self.box[1] + (col - self.centre[1]) * self.stride[1])
+        height, width = min(self.box[2], input_hw[0]), min(self.box[3], input_hw[1])
+        top = max(0, min(top, input_hw[0] - height))
+        left = max(0, min(left, input_hw[1] - width))
+        return top, left, height, width
+
+
+def receptive_field(model: nn.Module, layer: str, input_size: Sequence[int], trials: int = 4) -> ReceptiveField:
+    """Measure ``layer``'s receptive field: the bounding box of input pixels with a nonzero gradient
+    of the centre unit (summed over channels), over a few random inputs so that no ReLU hides a path."""
+    device = next(model.parameters()).device
+    reach = torch.zeros(tuple(input_size[1:]), device=device)
+    generator = torch.Generator().manual_seed(0)
+    with torch.enable_grad(), watching(model, [layer]) as seen:
+        for _ in range(trials):
+            x = torch.randn(1, *input_size, generator=generator).to(device).requires_grad_(True)
+            out = run(model, x, seen)[layer]
+            rows, cols = out.shape[-2:]
+            (grad,) = torch.autograd.grad(out[0, :, rows // 2, cols // 2].sum(), x)  # the input's only
+            reach += grad[0].abs().sum(0)
+    hit = reach.nonzero()
+    top, left = (int(v) for v in hit.min(0).values)
+    bottom, right = (int(v) for v in hit.max(0).values)
+    stride = (input_size[1] / rows, input_size[2] / cols)
+    return ReceptiveField((rows // 2, cols // 2), (top, left, bottom - top + 1, right - left + 1), stride)
+
+
+def _scores(act: torch.Tensor, channels: Sequence[int], reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image and channel: the score (max or mean over positions) and the flat index of the maximum."""
+    picked = act[:, list(channels)].flatten(2)
+    best, where = picked.max(dim=2)
+    return (best if reduce == "max" else picked.mean(dim=2)), where
+
+
+@torch.no_grad()
+def top_examples(
+    model: nn.Module,
+    dataset,
+    layer: str,
+    channels: Sequence[int],
+    k: int = 9,
+    reduce: str = "max",
+    crop: bool = True,
+    batch_size: int = 64,
+) -> dict[int, list[Example]]:
+    """``{channel: its k best examples, best first}`` over ``dataset`` (items ``(input tensor, label)`` or
+    input tensors, already in the model's input form). ``reduce``: "max" (the most excited position)
+    or "mean" (the whole map); with ``crop``, boxes are the receptive field around the maximum,
+    otherwise the whole image."""
+    from torch.utils.data import DataLoader
+
+    if reduce not in ("max", "mean"):
+        raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    channels = list(channels)
+    device = next(model.parameters()).device
+    heaps: dict[int, list[tuple[float, int, int]]] = {c: [] for c in channels}
+    seen_index, shape, was_training = 0, None, model.training
+    model.eval()
+    try:
+        with watching(model, [layer]) as seen:
+            for batch in DataLoader(dataset, batch_size=batch_size):
+                x = batch[0] if isinstance(batch, (list, tuple)) else batch
+                act = run(model, x.to(device), seen)[layer]
+                if act.dim() == 2:
+                    act = act[:, :, None, None]
+                if max(channels) >= act.shape[1] or min(channels) < 0:
+                    raise ValueError(f"{layer} has channels 0-{act.shape[1] - 1}; asked for {channels}")
+                shape, input_hw = act.shape[-2:], tuple(x.shape[-2:])
+                scores, where = _scores(act, channels, reduce)
+                for i in range(x.shape[0]):
+                    for j, c in enumerate(channels):
+                        entry = (float(scores[i, j]), -(seen_index + i), int(where[i, j]))
+                        (heapq.heappush if len(heaps[c]) < k else heapq.heappushpop)(heaps[c], entry)
+                seen_index += x.shape[0]
+    finally:
+        model.train(was_training)
+    if seen_index == 0:
+        raise ValueError("the data set is empty")
+    field = receptive_field(model, layer, (x.shape[1], *input_hw)) if crop and shape[-1] > 1 else None
+    result = {}
+    for c, heap in heaps.items():
+        examples = []
+        for score, negative_index, flat in sorted(heap, reverse=True):
+            row, col = divmod(flat, shape[-1])
+            box = field.of(row, col, input_hw) if field is not None else (0, 0, *input_hw)
+            examples.append(Example(-negative_index, score, box))
+        result[c] = examples
+    return result

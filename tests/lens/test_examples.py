@@ -1,0 +1,78 @@
+"""Dataset examples: equal to a brute-force sort, bounded memory, crops the receptive field's size."""
+
+import tracemalloc
+
+import torch
+from torch import nn
+
+from inceptionkit.lens.examples import receptive_field, top_examples
+
+
+class Noise(torch.utils.data.Dataset):
+    """``size`` random 1 x 16 x 16 images made on demand (item i is always the same)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, i):
+        return torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(i)), 0
+
+
+def two_convs() -> nn.Module:
+    """3x3 then 3x3 (stride 2): each unit sees 5x5 input pixels; the units step by 2."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2, padding=1)).eval()
+
+
+def test_top_examples_equal_a_brute_force_sort_of_the_whole_data_set():
+    model, data = two_convs(), Noise(150)
+    with torch.no_grad():
+        acts = torch.cat([model(torch.stack([data[i][0] for i in range(150)]))])
+    for reduce, score in (("max", acts.flatten(2).amax(2)), ("mean", acts.flatten(2).mean(2))):
+        found = top_examples(model, data, "2", [0, 3, 5], k=7, reduce=reduce, batch_size=32)
+        for c in (0, 3, 5):
+            order = sorted(range(150), key=lambda i: (-score[i, c].item(), i))[:7]
+            assert [e.index for e in found[c]] == order
+            assert torch.allclose(torch.tensor([e.score for e in found[c]]), score[order, c])
+
+
+def test_crops_are_the_receptive_field_around_the_maximum():
+    model = two_convs()
+    field = receptive_field(model, "2", (1, 16, 16))
+    assert field.box[2:] == (5, 5) and field.stride == (2.0, 2.0)  # 3x3 + 3x3/2: 5x5, by hand
+    found = top_examples(model, Noise(20), "2", [1], k=3)
+    assert all(e.box[2:] == (5, 5) for e in found[1])
+    whole = top_examples(model, Noise(20), "2", [1], k=3, crop=False)
+    assert all(e.box == (0, 0, 16, 16) for e in whole[1])
+
+
+def test_memory_does_not_grow_with_the_data_set():
+    """8,000 images of 1 KB (8 MB) pass through a few tens of KB of Python memory, as 1,000 do."""
+    import gc
+
+    model = two_convs()
+
+    def peak(size: int) -> int:
+        gc.collect()
+        tracemalloc.start()
+        top_examples(model, Noise(size), "2", range(6), k=5, batch_size=50, crop=False)
+        used = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return used
+
+    peak(200)  # first calls allocate caches once
+    small, large = peak(1000), peak(8000)
+    assert large < 2 * small and large < 8000 * 16 * 16 * 4 / 20, (small, large)
+
+
+def test_on_a_trained_network_the_best_digit_scores_above_the_rest(digits_net):
+    from inceptionkit.data import load_data
+
+    prep = digits_net.pretrained_cfg["preprocessing"]
+    data = load_data("digits", (3, 32, 32), mean=prep["mean"], std=prep["std"], augment=False).test
+    found = top_examples(digits_net, data, "inception4a", [0, 1], k=4)
+    assert all(len(v) == 4 and v[0].score >= v[-1].score for v in found.values())
+    assert all(1 <= e.box[2] <= 32 for v in found.values() for e in v)
