@@ -47,3 +47,18 @@ def test_examples_writes_a_row_per_channel(digits_net, tmp_path):
                                  "--k", "3", "-o", str(tmp_path / "examples.png")])
     assert result.exit_code == 0, result.output
     assert "2 channels x 3 examples" in result.output and (tmp_path / "examples.png").is_file()
+
+
+def test_dream_cli_writes_a_picture_or_a_gif(digits_net, tmp_path):
+    weights = export(digits_net, tmp_path / "digits.safetensors")
+    one = runner.invoke(app, ["dream", "--model", str(weights), "--layer", "inception4a", "--max-side", "64",
+                              "--octaves", "1", "--steps", "2", "-o", str(tmp_path / "dream.png")])
+    assert one.exit_code == 0, one.output
+    assert Image.open(tmp_path / "dream.png").size == (64, 43)  # china.jpg (640 x 427) shrunk to 64 wide
+    gif = runner.invoke(app, ["dream", "--model", str(weights), "--layer", "inception3b", "--max-side", "48",
+                              "--octaves", "1", "--steps", "1", "--frames", "3", "-o", str(tmp_path / "d.gif")])
+    assert gif.exit_code == 0, gif.output
+    assert Image.open(tmp_path / "d.gif").n_frames == 3
+    wrong = runner.invoke(app, ["dream", "--model", str(weights), "--layer", "inception3b", "--frames", "3",
+                                "-o", str(tmp_path / "d.png")])
+    assert wrong.exit_code == 2 and "write a .gif" in wrong.output

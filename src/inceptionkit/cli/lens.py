@@ -135,7 +135,73 @@ def examples_cmd(
                   f"images of {splits.name}, crops of {box[2]}x{box[3]}", highlight=False)
 
 
+@user_errors
+def dream_cmd(
+    image: Path = typer.Argument(None, help="an image; default: scikit-learn's china.jpg photo"),
+    model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    layer: list[str] = typer.Option(..., "--layer", help="a layer to amplify (repeat for several), or LAYER:CHANNEL"),
+    output: Path = typer.Option(..., "-o", "--output", help=".png (one dream) or .gif (with --frames)"),
+    frames: int = typer.Option(1, "--frames", help="zoom feedback frames (write a .gif)"),
+    zoom: float = typer.Option(1.05, "--zoom", help="zoom between frames"),
+    rotate: float = typer.Option(0.0, "--rotate", help="degrees turned between frames"),
+    octaves: int = typer.Option(4, "--octaves"),
+    octave_scale: float = typer.Option(1.4, "--octave-scale"),
+    steps: int = typer.Option(10, "--steps", help="steps per octave"),
+    step_size: float = typer.Option(0.01, "--step-size"),
+    max_side: int = typer.Option(512, "--max-side", help="shrink the image so its longer side is at most this"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """DeepDream: amplify what a layer sees in an image, octave by octave; --frames N makes a zoom feedback GIF."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.transforms.functional import to_pil_image
+    from tqdm.auto import tqdm
+
+    from ..lens.dream import dream, dream_zoom
+    from ..weights.load import open_weights, preprocessing_of
+
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif"):
+        raise ValueError(f"-o {output}: write a .png or, with --frames, a .gif")
+    if frames > 1 and output.suffix.lower() != ".gif":
+        raise ValueError(f"--frames {frames} makes an animation: write a .gif, not {output.name}")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {output}: folder {output.parent} does not exist")
+    net = open_weights(model).eval()
+    mode = "L" if preprocessing_of(net).colour == "L" else "RGB"
+    if image is None:
+        from sklearn.datasets import load_sample_image
+
+        picture = Image.fromarray(load_sample_image("china.jpg"))
+    else:
+        try:
+            with Image.open(image) as opened:
+                picture = opened.convert("RGB")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{image}: no such image file") from None
+        except Exception as exc:  # noqa: BLE001  (PIL raises several kinds for a broken file)
+            raise ValueError(f"{image} cannot be read as an image ({type(exc).__name__}: {exc})") from None
+    picture.thumbnail((max_side, max_side))
+    x = torch.from_numpy(np.array(picture.convert(mode))).float().div(255)
+    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+    options = dict(octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, seed=seed)
+    objective = list(layer) if len(layer) > 1 else layer[0]
+    with tqdm(total=frames if frames > 1 else octaves * steps, desc="dream", leave=False, disable=None) as bar:
+        def progress(done, total):
+            bar.update(done - bar.n)
+
+        if frames > 1:
+            dream_zoom(net, x, objective, frames=frames, zoom=zoom, rotate=rotate, output=output, progress=progress,
+                       **options)
+        else:
+            to_pil_image(dream(net, x, objective, progress=progress, **options)).save(output)
+    size = f"{x.shape[2]}x{x.shape[1]}"
+    what = f"{frames} frames" if frames > 1 else "one image"
+    console.print(f"wrote {output}: {what}, {size}, {', '.join(layer)}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("activations")(activations_cmd)
     app.command("visualize")(visualize_cmd)
     app.command("examples")(examples_cmd)
+    app.command("dream")(dream_cmd)

@@ -37,16 +37,17 @@ class Rendering:
         return [to_pil_image(image) for image in self.images]
 
 
-def model_input(preprocessing) -> Callable[[torch.Tensor], torch.Tensor]:
+def model_input(preprocessing, resize: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
     """A differentiable map from images in [0, 1] (RGB or grey) to what the model takes, as its
-    weights' preprocessing says (value range, colour order, mean and std), resized to its input size."""
+    weights' preprocessing says (value range, colour order, mean and std), resized to its input size
+    unless ``resize`` is False (DeepDream runs the network on the image's own size)."""
     low, high = preprocessing.value_range
     mean = torch.tensor(preprocessing.mean).reshape(1, -1, 1, 1)
     std = torch.tensor(preprocessing.std).reshape(1, -1, 1, 1)
     size = preprocessing.input_size[1:]
 
     def apply(x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != tuple(size):
+        if resize and tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         x = x * (high - low) + low
         if preprocessing.colour == "BGR":
