@@ -1,6 +1,7 @@
 """Dataset examples: equal to a brute-force sort, bounded memory, crops the receptive field's size."""
 
 import tracemalloc
+import weakref
 
 import torch
 from torch import nn
@@ -49,23 +50,36 @@ def test_crops_are_the_receptive_field_around_the_maximum():
     assert all(e.box == (0, 0, 16, 16) for e in whole[1])
 
 
+class CountingNoise(Noise):
+    """Noise that counts how many of its images are alive at once."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.live = self.most = 0
+
+    def __getitem__(self, i):
+        x, label = super().__getitem__(i)
+        self.live += 1
+        self.most = max(self.most, self.live)
+        weakref.finalize(x, self._gone)
+        return x, label
+
+    def _gone(self):
+        self.live -= 1
+
+
 def test_memory_does_not_grow_with_the_data_set():
-    """8,000 images of 1 KB (8 MB) pass through a few tens of KB of Python memory, as 1,000 do."""
+    """8,000 images of 1 KB (8 MB): at most a batch of them alive at once, a few tens of KB of Python memory."""
     import gc
 
-    model = two_convs()
-
-    def peak(size: int) -> int:
-        gc.collect()
-        tracemalloc.start()
-        top_examples(model, Noise(size), "2", range(6), k=5, batch_size=50, crop=False)
-        used = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        return used
-
-    peak(200)  # first calls allocate caches once
-    small, large = peak(1000), peak(8000)
-    assert large < 2 * small and large < 8000 * 16 * 16 * 4 / 20, (small, large)
+    model, data = two_convs(), CountingNoise(8000)
+    gc.collect()
+    tracemalloc.start()
+    top_examples(model, data, "2", range(6), k=5, batch_size=50, crop=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert data.most <= 50 and data.live == 0
+    assert peak < 8000 * 16 * 16 * 4 / 20, peak  # a twentieth of the data set, at most
 
 
 def test_on_a_trained_network_the_best_digit_scores_above_the_rest(digits_net):
