@@ -62,3 +62,15 @@ def test_dream_cli_writes_a_picture_or_a_gif(digits_net, tmp_path):
     wrong = runner.invoke(app, ["dream", "--model", str(weights), "--layer", "inception3b", "--frames", "3",
                                 "-o", str(tmp_path / "d.png")])
     assert wrong.exit_code == 2 and "write a .gif" in wrong.output
+
+
+def test_model_name_with_a_weights_file(digits_net, tmp_path):
+    """--model NAME --weights FILE, as the issue spells it, is the same network as --model FILE."""
+    weights = export(digits_net, tmp_path / "digits.safetensors")
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(tmp_path / "green.png")
+    by_file = runner.invoke(app, ["activations", str(tmp_path / "green.png"), "--model", str(weights), "--layer",
+                                  "conv1", "-o", str(tmp_path / "a.png")])
+    by_name = runner.invoke(app, ["activations", str(tmp_path / "green.png"), "--model", "googlenet_cifar",
+                                  "--weights", str(weights), "--layer", "conv1", "-o", str(tmp_path / "b.png")])
+    assert by_file.exit_code == by_name.exit_code == 0, by_name.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png")))

@@ -9,6 +9,16 @@ import typer
 from .common import console, user_errors
 
 MODEL_HELP = "NAME[:SOURCE] (inception_v3:torchvision), a run folder or a weights file"
+WEIGHTS_HELP = "with --model NAME: a source (torchvision, timm, DEFAULT) or a weights file"
+
+
+def _network(model: str, weights: str | None):
+    """The network a lens command looks inside, with its weights, in eval mode."""
+    from ..models import create_model
+    from ..weights.load import open_weights
+
+    net = open_weights(model) if weights is None else create_model(model, weights=weights)
+    return net.eval()
 
 
 def _parse_channels(text: str) -> list[int]:
@@ -37,6 +47,7 @@ def _output(path: Path) -> Path:
 def activations_cmd(
     image: Path = typer.Argument(..., help="an image file"),
     model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    weights: str = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     layer: str = typer.Option(..., "--layer", help="a dotted module name (`inceptionkit summary NAME --depth 3`)"),
     output: Path = typer.Option(..., "-o", "--output", help="the grid picture to write (.png)"),
     cols: int = typer.Option(None, "--cols", help="tiles per row; default near-square"),
@@ -45,10 +56,9 @@ def activations_cmd(
 ) -> None:
     """A layer's output for one image, one tile per channel, the image preprocessed as the weights expect."""
     from ..lens import activations, grid
-    from ..weights.load import open_weights
 
     _output(output)
-    net = open_weights(model).eval()
+    net = _network(model, weights)
     act = activations(net, [image], layer)[layer][0]
     if act.dim() != 3:
         raise ValueError(f"{layer} gives {tuple(act.shape)}, not channels of a grid: pick a convolutional layer")
@@ -60,6 +70,7 @@ def activations_cmd(
 @user_errors
 def visualize_cmd(
     model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    weights: str = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     layer: str = typer.Option(..., "--layer", help="a dotted module name"),
     channels: str = typer.Option("0-7", "--channels", help="channels to render, one image each: 0-15 or 3,7,9"),
     output: Path = typer.Option(..., "-o", "--output", help="the sheet to write (.png)"),
@@ -73,11 +84,10 @@ def visualize_cmd(
     from tqdm.auto import tqdm
 
     from ..lens import image_sheet, objectives, render
-    from ..weights.load import open_weights
 
     _output(output)
     picked = _parse_channels(channels)
-    net = open_weights(model).eval()
+    net = _network(model, weights)
     with tqdm(total=steps, desc=f"{layer} {channels}", unit="step", leave=False, disable=None) as bar:
         def progress(step, total, values):
             bar.update(1)
@@ -94,6 +104,7 @@ def visualize_cmd(
 @user_errors
 def examples_cmd(
     model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    weights: str = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     data: str = typer.Option("digits", "--data", help="digits, cifar10[:DIR], fer2013:FILE.csv or an image folder"),
     layer: str = typer.Option(..., "--layer", help="a dotted module name"),
     channels: str = typer.Option("0-7", "--channels", help="channels, one row each: 0-7 or 3,7,9"),
@@ -109,11 +120,11 @@ def examples_cmd(
     from ..data import load_data
     from ..lens import image_sheet
     from ..lens.examples import top_examples
-    from ..weights.load import open_weights, preprocessing_of
+    from ..weights.load import preprocessing_of
 
     _output(output)
     picked = _parse_channels(channels)
-    net = open_weights(model).eval()
+    net = _network(model, weights)
     prep = preprocessing_of(net)
     splits = load_data(data, prep.input_size, mean=prep.mean, std=prep.std, augment=False,
                        interpolation=prep.interpolation, crop_pct=prep.crop_pct)
@@ -139,6 +150,7 @@ def examples_cmd(
 def dream_cmd(
     image: Path = typer.Argument(None, help="an image; default: scikit-learn's china.jpg photo"),
     model: str = typer.Option(..., "--model", help=MODEL_HELP),
+    weights: str = typer.Option(None, "--weights", help=WEIGHTS_HELP),
     layer: list[str] = typer.Option(..., "--layer", help="a layer to amplify (repeat for several), or LAYER:CHANNEL"),
     output: Path = typer.Option(..., "-o", "--output", help=".png (one dream) or .gif (with --frames)"),
     frames: int = typer.Option(1, "--frames", help="zoom feedback frames (write a .gif)"),
@@ -159,7 +171,7 @@ def dream_cmd(
     from tqdm.auto import tqdm
 
     from ..lens.dream import dream, dream_zoom
-    from ..weights.load import open_weights, preprocessing_of
+    from ..weights.load import preprocessing_of
 
     if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif"):
         raise ValueError(f"-o {output}: write a .png or, with --frames, a .gif")
@@ -167,7 +179,7 @@ def dream_cmd(
         raise ValueError(f"--frames {frames} makes an animation: write a .gif, not {output.name}")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"cannot write {output}: folder {output.parent} does not exist")
-    net = open_weights(model).eval()
+    net = _network(model, weights)
     mode = "L" if preprocessing_of(net).colour == "L" else "RGB"
     if image is None:
         from sklearn.datasets import load_sample_image
