@@ -170,6 +170,7 @@ def dream_cmd(
     from torchvision.transforms.functional import to_pil_image
     from tqdm.auto import tqdm
 
+    from ..data.folder import open_image
     from ..lens.dream import dream, dream_zoom
     from ..weights.load import preprocessing_of
 
@@ -186,13 +187,7 @@ def dream_cmd(
 
         picture = Image.fromarray(load_sample_image("china.jpg"))
     else:
-        try:
-            with Image.open(image) as opened:
-                picture = opened.convert("RGB")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{image}: no such image file") from None
-        except Exception as exc:  # noqa: BLE001  (PIL raises several kinds for a broken file)
-            raise ValueError(f"{image} cannot be read as an image ({type(exc).__name__}: {exc})") from None
+        picture = open_image(image)
     picture.thumbnail((max_side, max_side))
     x = torch.from_numpy(np.array(picture.convert(mode))).float().div(255)
     x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from .cifar import load_cifar10
 from .digits import load_digits_splits
 from .fer import load_fer2013
-from .folder import ImageFiles, check_image, load_folder
+from .folder import ImageFiles, check_image, load_folder, open_image
 from .splits import DataSplits, ImageTensors, stratified_split
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats
 
@@ -23,6 +23,7 @@ __all__ = [
     "ImageTensors",
     "channel_stats",
     "check_image",
+    "open_image",
     "data_location",
     "load_cifar10",
     "load_data",

@@ -38,13 +38,21 @@ class ImageFiles(Dataset):
         """The label of every item, in order."""
         return [label for _, label in self.samples]
 
-    def _open(self, path: str) -> Image.Image:
-        with Image.open(path) as image:
-            return image.convert(self.mode)
-
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         path, label = self.samples[i]
-        return self.transform(self._open(path)), label
+        return self.transform(open_image(path, self.mode)), label
+
+
+def open_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
+    """The image at ``path`` decoded in ``mode`` ("RGB" or "L"); a missing or unreadable file is an error
+    naming it."""
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such image file") from None
+    except Exception as err:  # noqa: BLE001  (PIL raises OSError, SyntaxError, ValueError... for broken files)
+        raise ValueError(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
 
 
 def check_image(path: str) -> str | None:

@@ -74,23 +74,15 @@ def load_images(images, preprocessing) -> torch.Tensor:
     """A batch from PIL images or paths, through ``preprocessing``'s transform; a tensor passes as it is."""
     if isinstance(images, torch.Tensor):
         return images if images.dim() == 4 else images.unsqueeze(0)
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from ..data.folder import open_image
 
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
     transform, mode = preprocessing.transform(), "L" if preprocessing.colour == "L" else "RGB"
-    batch = []
-    for item in images:
-        if isinstance(item, Image.Image):
-            batch.append(transform(item.convert(mode)))
-            continue
-        try:
-            with Image.open(item) as opened:
-                batch.append(transform(opened.convert(mode)))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{item}: no such image file") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ValueError(f"{item} cannot be read as an image ({type(exc).__name__}: {exc})") from None
+    batch = [transform(item.convert(mode) if isinstance(item, Image.Image) else open_image(item, mode))
+             for item in images]
     return torch.stack(batch)
 
 

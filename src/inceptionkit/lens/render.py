@@ -38,21 +38,15 @@ class Rendering:
 
 
 def model_input(preprocessing, resize: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A differentiable map from images in [0, 1] (RGB or grey) to what the model takes, as its
-    weights' preprocessing says (value range, colour order, mean and std), resized to its input size
-    unless ``resize`` is False (DeepDream runs the network on the image's own size)."""
-    low, high = preprocessing.value_range
-    mean = torch.tensor(preprocessing.mean).reshape(1, -1, 1, 1)
-    std = torch.tensor(preprocessing.std).reshape(1, -1, 1, 1)
+    """A differentiable map from images in [0, 1] (RGB or grey) to what the model takes
+    (:meth:`Preprocessing.normalize`), resized to its input size unless ``resize`` is False
+    (DeepDream runs the network on the image's own size)."""
     size = preprocessing.input_size[1:]
 
     def apply(x: torch.Tensor) -> torch.Tensor:
         if resize and tuple(x.shape[-2:]) != tuple(size):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        x = x * (high - low) + low
-        if preprocessing.colour == "BGR":
-            x = x.flip(1)
-        return (x - mean.to(x)) / std.to(x)
+        return preprocessing.normalize(x)
     return apply
 
 

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..data.folder import IMG_EXTENSIONS, check_image
+from ..data.folder import IMG_EXTENSIONS, check_image, open_image
 from ..weights.load import preprocessing_of
 
 
@@ -70,10 +70,7 @@ def image_files(sources: Iterable[str | os.PathLike]) -> tuple[list[str], list[t
 
 
 def _open(image, mode: str) -> Image.Image:
-    if isinstance(image, Image.Image):
-        return image.convert(mode)
-    with Image.open(image) as opened:
-        return opened.convert(mode)
+    return image.convert(mode) if isinstance(image, Image.Image) else open_image(image, mode)
 
 
 @torch.no_grad()

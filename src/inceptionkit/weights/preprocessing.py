@@ -70,12 +70,26 @@ class Preprocessing:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in known.items()})
 
+    def normalize(self, x):
+        """Pixels in [0, 1] (C x H x W or B x C x H x W tensor, RGB or grey) -> the model's input values:
+        scaled to ``value_range``, reordered to ``colour``, then ``(x - mean) / std``. Differentiable,
+        so feature visualization and DeepDream optimize images through the same step."""
+        import torch
+
+        low, high = self.value_range
+        if (low, high) != (0.0, 1.0):
+            x = x * (high - low) + low
+        if self.colour == "BGR":
+            x = x.flip(-3)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+        return (x - mean) / std
+
     def transform(self):
         """A torchvision v2 pipeline: PIL image (or uint8 tensor image) -> normalised float tensor C x H x W."""
         import torch
         from torchvision.transforms import v2
 
-        low, high = self.value_range
         steps = [
             v2.Resize(self.resize, interpolation=v2.InterpolationMode(self.interpolation), antialias=True),
             v2.CenterCrop(self.input_size[1:]),
@@ -83,12 +97,7 @@ class Preprocessing:
         ]
         if self.colour == "L":
             steps.append(v2.Grayscale(1))
-        steps.append(v2.ToDtype(torch.float32, scale=True))
-        if (low, high) != (0.0, 1.0):
-            steps.append(_ValueRange(low, high))
-        if self.colour == "BGR":
-            steps.append(_RGBToBGR())
-        steps.append(v2.Normalize(self.mean, self.std))
+        steps += [v2.ToDtype(torch.float32, scale=True), self.normalize]
         return v2.Compose(steps)
 
     def describe(self) -> str:
@@ -102,17 +111,3 @@ class Preprocessing:
         return (f"resize {self.resize}, crop {h}x{w} {self.interpolation}, {self.colour} in [{low:g}, {high:g}], "
                 f"mean {values(self.mean)}, std {values(self.std)}")
 
-
-class _ValueRange:
-    """[0, 1] -> [low, high] (a class, not a lambda, so that data loader workers can pickle it)."""
-
-    def __init__(self, low: float, high: float):
-        self.low, self.high = low, high
-
-    def __call__(self, x):
-        return x * (self.high - self.low) + self.low
-
-
-class _RGBToBGR:
-    def __call__(self, x):
-        return x.flip(-3)
