@@ -30,6 +30,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def check_folder(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output path whose folder is missing or is not a folder."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: {path.parent} is not a folder")
+    return path
+
+
 def atomic_save(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` for a temporary file next to ``path``, fsync it, rename it to ``path``.
 

@@ -35,12 +35,12 @@ def _parse_channels(text: str) -> list[int]:
     return picked
 
 
-def _output(path: Path) -> Path:
-    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise ValueError(f"-o {path}: write a .png (or .jpg)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
-    return path
+def _output(path: Path, suffixes: tuple[str, ...] = (".png", ".jpg", ".jpeg")) -> Path:
+    from ..files import check_folder
+
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"-o {path}: write a {' or '.join(suffixes)} file")
+    return check_folder(path)
 
 
 @user_errors
@@ -174,12 +174,9 @@ def dream_cmd(
     from ..lens.dream import dream, dream_zoom
     from ..weights.load import preprocessing_of
 
-    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".gif"):
-        raise ValueError(f"-o {output}: write a .png or, with --frames, a .gif")
     if frames > 1 and output.suffix.lower() != ".gif":
         raise ValueError(f"--frames {frames} makes an animation: write a .gif, not {output.name}")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {output}: folder {output.parent} does not exist")
+    _output(output, (".png", ".jpg", ".jpeg", ".gif"))
     net = _network(model, weights)
     mode = "L" if preprocessing_of(net).colour == "L" else "RGB"
     if image is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..files import atomic_save, atomic_write_text
+from ..files import atomic_save, atomic_write_text, check_folder
 from ..probe import dims
 from .graph import LayerGraph, Node, collapse_repeats, layer_graph
 
@@ -394,11 +394,7 @@ def check_path(path: Path) -> None:
     if path.suffix.lower() not in SUFFIXES:
         raise ValueError(f"cannot draw to {str(path)!r}: suffix {path.suffix or '(none)'!r} "
                          f"is not one of {', '.join(SUFFIXES)}")
-    folder = path.parent
-    if not folder.exists():
-        raise FileNotFoundError(f"cannot write {path}: folder {folder} does not exist")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: {folder} is not a folder")
+    check_folder(path)
 
 
 def to_png(layout: Layout, path: str | os.PathLike, dpi: float = 96) -> Path:
