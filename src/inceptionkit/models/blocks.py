@@ -12,6 +12,8 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.fx
+import torch.nn.functional as F
 from torch import nn
 
 Padding = int | tuple[int, int] | str
@@ -182,14 +184,19 @@ class Concat(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs = [branch(x) for branch in self.children()]
-        sizes = {tuple(o.shape[2:]) for o in outs}
-        if len(sizes) > 1:
+        if not torch.jit.is_scripting():
+            self._check_sizes(x, outs)
+        return torch.cat(outs, 1)
+
+    @torch.jit.unused
+    def _check_sizes(self, x: torch.Tensor, outs: list[torch.Tensor]) -> None:
+        """Name every branch's output when they disagree in size (torch.cat alone names none)."""
+        if running_eagerly(x) and len({tuple(o.shape[2:]) for o in outs}) > 1:
             shapes = ", ".join(f"{name}: {tuple(o.shape[1:])}" for (name, _), o in zip(self.named_children(), outs))
             raise ValueError(
                 f"{type(self).__name__} branches disagree in spatial size on input {tuple(x.shape[1:])} "
                 f"and cannot be concatenated: {shapes}"
             )
-        return torch.cat(outs, 1)
 
 
 class Residual(nn.Module):
@@ -216,18 +223,32 @@ class Residual(nn.Module):
         return f"scale={self.scale}"
 
 
+def fit_aux_grid(x: torch.Tensor) -> torch.Tensor:
+    """The input of :class:`AuxHead`'s 5x5 conv: the 5x5/3 average pool where the grid allows it, and
+    grids smaller than 5x5 brought to 5x5 by adaptive average pooling, so that the head takes every
+    input the trunk takes (at 299x299 and above it is the released head, untouched)."""
+    if min(x.shape[-2], x.shape[-1]) >= 5:
+        x = F.avg_pool2d(x, 5, stride=3)
+    if min(x.shape[-2], x.shape[-1]) < 5:
+        x = F.adaptive_avg_pool2d(x, (max(x.shape[-2], 5), max(x.shape[-1], 5)))
+    return x
+
+
+torch.fx.wrap("fit_aux_grid")  # a leaf in FX graphs: its branches depend on the input's size
+
+
 class AuxHead(nn.Module):
     """Auxiliary classifier of v3, v4 and Inception-ResNet-v2 on the 17x17 grid.
 
-    avg 5x5/3 -> 1x1 conv ``ch1x1`` -> 5x5 conv ``ch5x5`` (valid) -> global avg -> fc. The 5x5 needs
-    a 17x17 grid (a network input of at least 299); the global average accepts larger grids. The v3
+    avg 5x5/3 -> 1x1 conv ``ch1x1`` -> 5x5 conv ``ch5x5`` (valid) -> global avg -> fc. At 299x299 the
+    pool leaves the 5x5 grid the conv needs; smaller inputs leave smaller grids, which
+    :func:`fit_aux_grid` brings to 5x5 so that the head trains at any size the trunk takes. The v3
     paper's Figure 8 draws an FC-1024 where every released network has the 5x5x768 conv.
     """
 
     def __init__(self, in_chs: int, num_classes: int, ch1x1: int = 128, ch5x5: int = 768, **conv_kw):
         super().__init__()
         check_channels(in_chs=in_chs, ch1x1=ch1x1, ch5x5=ch5x5)
-        self.pool = nn.AvgPool2d(5, stride=3)
         self.reduce = BasicConv(in_chs, ch1x1, 1, **conv_kw)
         self.conv = BasicConv(ch1x1, ch5x5, 5, padding="valid", **conv_kw)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
@@ -241,5 +262,12 @@ class AuxHead(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(self.reduce(self.pool(x)))
+        x = self.conv(self.reduce(fit_aux_grid(x)))
         return self.fc(torch.flatten(self.global_pool(x), 1))
+
+
+def running_eagerly(x: torch.Tensor) -> bool:
+    """True in a plain forward pass; False while ``torch.jit.trace``, FX or ``torch.compile`` trace the
+    module, where checks that read sizes as Python numbers must stand aside (TorchScript never compiles
+    it: it is called from methods marked ``torch.jit.unused``)."""
+    return not (torch.jit.is_tracing() or isinstance(x, torch.fx.Proxy) or torch.compiler.is_compiling())

@@ -16,6 +16,11 @@ from .blocks import BasicConv, check_channels
 from .inception_v3 import FactorizedModule, GridReduction
 from .net import InceptionNet, refuse_aux
 from .registry import register_model
+from .sizes import SizeRule
+
+# 3c and 4e reduce with a padded 3x3/2 conv beside an unpadded 3x3/2 ceil-mode pool: they agree on even
+# grids only, so the 28x28 grid (for 224) must be a multiple of 4: sides 32k-1 ... 32k+6.
+BN_INCEPTION_SIZES = SizeRule(minimum=31, period=32, below=1, above=6)
 
 
 class BNInception(InceptionNet):
@@ -24,7 +29,7 @@ class BNInception(InceptionNet):
     Stage names: ``conv1 maxpool1 conv2_reduce conv2 maxpool2``, then the paper's rows
     ``inception3a`` ... ``inception5b``. Convs keep a bias before BatchNorm (eps 1e-5), max pools
     use ``ceil_mode`` (Caffe's rounding). The convs and pools of 3c/4e agree in size only on even
-    grids: inputs with sides a multiple of 32 (224, 96, 128 ...) always work.
+    grids: sides from 1 under to 6 over a multiple of 32 work (224, 96, 128 ...), others are refused.
     """
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0):
@@ -54,7 +59,8 @@ class BNInception(InceptionNet):
         self._set_trunk(
             ["conv1", "maxpool1", "conv2_reduce", "conv2", "maxpool2",
              "inception3a", "inception3b", "inception3c", "inception4a", "inception4b", "inception4c",
-             "inception4d", "inception4e", "inception5a", "inception5b"]
+             "inception4d", "inception4e", "inception5a", "inception5b"],
+            stem=5, size_rule=BN_INCEPTION_SIZES,
         )
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv1"),
@@ -68,7 +74,8 @@ class BNInception(InceptionNet):
 @register_model(
     "bn_inception",
     input_size=(3, 224, 224),
-    min_input=32,
+    sizes=BN_INCEPTION_SIZES,
+    pool_size=(7, 7),
     family="bn_inception",
     source="Cadene's bninception (the Caffe port)",
     paper="Ioffe & Szegedy 2015, Batch Normalization (arXiv 1502.03167), Figure 5",

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+import torch.fx
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import BasicConv, Concat, check_channels, check_odd_kernel, conv_branch, pool_branch
 from .net import InceptionNet, refuse_aux
 from .registry import register_model
+from .sizes import SizeRule
 
 __all__ = [
     "AuxHeadV1",
@@ -93,6 +96,16 @@ class InceptionModule(Concat):
         })
 
 
+def paper_aux_pool(x: torch.Tensor) -> torch.Tensor:
+    """The paper's 5x5/3 average pool of the aux heads, skipped on grids smaller than its window."""
+    if min(x.shape[-2], x.shape[-1]) >= 5:
+        x = F.avg_pool2d(x, 5, stride=3, ceil_mode=True)
+    return x
+
+
+torch.fx.wrap("paper_aux_pool")  # a leaf in FX graphs: whether it pools depends on the input's size
+
+
 class AuxHeadV1(nn.Module):
     """GoogLeNet's auxiliary classifier: pool to 4x4, 1x1 conv 128, fc 1024 + ReLU, dropout 0.7, fc.
 
@@ -117,7 +130,6 @@ class AuxHeadV1(nn.Module):
         check_channels(in_chs=in_chs, mid_chs=mid_chs, hidden=hidden)
         self.fixed_pool = fixed_pool
         # conv, fc1, fc2 in torchvision's InceptionAux order, so its tensors convert positionally
-        self.pool = nn.AvgPool2d(5, stride=3, ceil_mode=True) if fixed_pool else nn.Identity()
         self.resize = nn.AdaptiveAvgPool2d(4)
         self.conv = BasicConv(in_chs, mid_chs, 1, **conv_kw)
         self.fc1 = nn.Linear(16 * mid_chs, hidden)
@@ -129,8 +141,8 @@ class AuxHeadV1(nn.Module):
         self.fc2 = nn.Linear(self.fc1.out_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if min(x.shape[-2:]) >= 5:  # grids smaller than the paper's 5x5 window skip it
-            x = self.pool(x)
+        if self.fixed_pool:
+            x = paper_aux_pool(x)
         x = torch.flatten(self.conv(self.resize(x)), 1)
         return self.fc2(self.drop(self.act(self.fc1(x))))
 
@@ -255,7 +267,7 @@ class GoogLeNet(InceptionNet):
             self.aux1 = AuxHeadV1(self.inception4a.out_chs, num_classes, **aux_kw)
             self.aux2 = AuxHeadV1(self.inception4d.out_chs, num_classes, **aux_kw)
         self._build_head(num_features, num_classes, v.drop_rate if drop_rate is None else drop_rate)
-        self._set_trunk(stem + modules, AUX_TAPS, min_input=31 if variant == "paper" else 15)
+        self._set_trunk(stem + modules, AUX_TAPS, stem=len(stem), min_input=31 if variant == "paper" else 15)
         self.feature_info = [
             dict(num_chs=self.conv1.out_chs, reduction=2, module="conv1"),
             dict(num_chs=self.conv3.out_chs, reduction=4, module="conv3"),
@@ -304,7 +316,7 @@ class GoogLeNetCifar(InceptionNet):
             factorize5=True, **conv_kw,
         )
         self._build_head(num_features, num_classes, drop_rate)
-        self._set_trunk(["conv1", *modules])
+        self._set_trunk(["conv1", *modules], stem=1)
         self.feature_info = [
             dict(num_chs=self.conv1.out_chs, reduction=1, module="conv1"),
             dict(num_chs=self.inception3b.out_chs, reduction=1, module="inception3b"),
@@ -321,7 +333,9 @@ class GoogLeNetCifar(InceptionNet):
     input_size=(3, 224, 224),
     source="paper: Table 1 + Caffe bvlc_googlenet; variant='torchvision': torchvision",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
-    min_input=31,  # the paper variant; the torchvision variant takes 15
+    sizes=SizeRule(31),
+    variant_sizes={"paper": SizeRule(31), "torchvision": SizeRule(15)},
+    pool_size=(7, 7),
     family="googlenet",
     deviations=(
         "global average pooling instead of the fixed 7x7/1 average pool (the same at 224x224)",
@@ -349,7 +363,8 @@ def googlenet(
     input_size=(3, 32, 32),
     source="kuangliu/pytorch-cifar models/googlenet.py",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
-    min_input=1,
+    sizes=SizeRule(1),
+    pool_size=(4, 4),
     mean=CIFAR_MEAN,
     std=CIFAR_STD,
     crop_pct=1.0,

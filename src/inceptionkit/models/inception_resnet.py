@@ -28,6 +28,7 @@ from .inception_v3 import FactorizedModule
 from .inception_v4 import PAPER, ReductionA
 from .net import InceptionNet, refuse_aux
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
+from .sizes import SizeRule
 
 
 # --- residual blocks (v1: Figs. 10, 11, 13; v2: Figs. 16, 17, 19) ------------------------------------
@@ -134,7 +135,7 @@ class InceptionResNetV1(InceptionNet):
         self._build_head(1792, num_classes, drop_rate)
 
         stem = ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "conv2d_4b"]
-        self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c, min_input=75)
+        self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c, stem=len(stem), min_input=75)
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
             dict(num_chs=192, reduction=4, module="conv2d_4a"),
@@ -151,7 +152,7 @@ class InceptionResNetV2(InceptionNet):
     Stages (Keras's names): conv2d_1a, conv2d_2a, conv2d_2b, maxpool_3a, conv2d_3b, conv2d_4a,
     maxpool_5a, mixed_5b, block35_1..10, mixed_6a, block17_1..20, mixed_7a, block8_1..10, conv_7b;
     then global average pool, dropout and ``fc``. ``aux`` (``aux_logits=True``) is TF-slim's head
-    on block17_20. The minimum input is 75x75 in eval mode; the aux head (train mode) needs 299x299.
+    on block17_20. The minimum input is 75x75, in train and eval mode alike.
     """
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0):
@@ -191,7 +192,7 @@ class InceptionResNetV2(InceptionNet):
 
         stem = ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a", "mixed_5b"]
         self._set_trunk(stem + a + ["mixed_6a"] + b + ["mixed_7a"] + c + ["conv_7b"], aux_taps={b[-1]: "aux"},
-                        min_input=75, aux_min_input=299)
+                        stem=len(stem), min_input=75)
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
             dict(num_chs=192, reduction=4, module="conv2d_4a"),
@@ -203,7 +204,8 @@ class InceptionResNetV2(InceptionNet):
 
 _COMMON = dict(
     input_size=(3, 299, 299),
-    min_input=75,
+    sizes=SizeRule(75),
+    pool_size=(8, 8),
     mean=INCEPTION_MEAN,
     std=INCEPTION_STD,
     interpolation="bicubic",

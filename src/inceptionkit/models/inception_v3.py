@@ -31,6 +31,7 @@ from .blocks import (
 )
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
+from .sizes import SizeRule
 
 
 def _check_pool(value: str) -> None:
@@ -196,7 +197,7 @@ class InceptionV3(InceptionNet):
     Stage names follow TF-slim's scopes in lower case: stem ``conv2d_1a conv2d_2a conv2d_2b maxpool_3a conv2d_3b
     conv2d_4a maxpool_5a`` (torchvision ``Conv2d_1a_3x3`` ... ``maxpool2``; the same names as inception_resnet_v2), then ``mixed_5b`` ...
     ``mixed_7c`` (``Mixed_5b`` ...); ``aux`` (torchvision ``AuxLogits``) taps ``mixed_6e``.
-    The minimum input is 75x75 in eval mode; the aux head (train mode) needs at least 299x299.
+    The minimum input is 75x75, in train mode (with the aux head) and eval mode alike.
     """
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5):
@@ -232,7 +233,7 @@ class InceptionV3(InceptionNet):
             ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a",
              "mixed_5b", "mixed_5c", "mixed_5d", "mixed_6a", "mixed_6b", "mixed_6c", "mixed_6d", "mixed_6e",
              "mixed_7a", "mixed_7b", "mixed_7c"],
-            aux_taps={"mixed_6e": "aux"}, min_input=75, aux_min_input=299,
+            aux_taps={"mixed_6e": "aux"}, stem=7, min_input=75,
         )
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
@@ -261,7 +262,8 @@ class InceptionV3(InceptionNet):
 @register_model(
     "inception_v3",
     input_size=(3, 299, 299),
-    min_input=75,
+    sizes=SizeRule(75),
+    pool_size=(8, 8),
     mean=INCEPTION_MEAN,
     std=INCEPTION_STD,
     interpolation="bicubic",

@@ -27,6 +27,7 @@ from .blocks import (
 )
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
+from .sizes import SizeRule
 
 PAPER = (
     "Szegedy, Ioffe, Vanhoucke, Alemi 2016, Inception-v4, Inception-ResNet and the Impact of "
@@ -154,7 +155,7 @@ class InceptionV4(InceptionNet):
     Stages: conv2d_1a, conv2d_2a, conv2d_2b, mixed_3a, mixed_4a, mixed_5a (the stem, TF-slim's
     names), inception_a1..a4, reduction_a, inception_b1..b7, reduction_b, inception_c1..c3; then
     global average pool, dropout and ``fc``. ``aux`` (with ``aux_logits=True``) taps inception_b7.
-    The minimum input is 75x75 in eval mode; the aux head (train mode) needs at least 299x299.
+    The minimum input is 75x75, in train mode (with the aux head) and eval mode alike.
     """
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0):
@@ -191,7 +192,7 @@ class InceptionV4(InceptionNet):
 
         stem = ["conv2d_1a", "conv2d_2a", "conv2d_2b", "mixed_3a", "mixed_4a", "mixed_5a"]
         self._set_trunk(stem + a + ["reduction_a"] + b + ["reduction_b"] + c, aux_taps={b[-1]: "aux"},
-                        min_input=75, aux_min_input=299)
+                        stem=len(stem), min_input=75)
         self.feature_info = [
             dict(num_chs=64, reduction=2, module="conv2d_2b"),
             dict(num_chs=160, reduction=4, module="mixed_3a"),
@@ -204,7 +205,8 @@ class InceptionV4(InceptionNet):
 @register_model(
     "inception_v4",
     input_size=(3, 299, 299),
-    min_input=75,
+    sizes=SizeRule(75),
+    pool_size=(8, 8),
     mean=INCEPTION_MEAN,
     std=INCEPTION_STD,
     interpolation="bicubic",

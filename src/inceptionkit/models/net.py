@@ -2,8 +2,12 @@
 
 A network is an ordered trunk of named stages (``conv1`` ... ``inception5b``), optional auxiliary
 heads that tap named stages in training, and a head (global pool, dropout, linear ``fc``). It offers
-timm's contract: ``forward_features``, ``forward_head(pre_logits=...)``, ``reset_classifier``,
-``get_classifier`` and ``feature_info``.
+timm's contract (``forward_features``, ``forward_head(pre_logits=...)``, ``reset_classifier(n,
+global_pool)``, ``get_classifier``, ``feature_info``, ``num_features``, ``head_hidden_size``,
+``pretrained_cfg``, ``set_grad_checkpointing``, ``group_matcher``, ``no_weight_decay``) and scripts,
+traces (``torch.jit``, ``torch.fx``) and exports (``torch.export``, ``torch.compile(fullgraph=True)``)
+like torchvision's models: the forward pass reads no sizes as Python numbers except in an eager-only
+input check.
 
 Output types are the same everywhere: eval mode returns logits; train mode with aux heads returns
 ``InceptionOutputs(logits, aux)`` with ``aux`` a tuple of aux logits in tap order (lowest first).
@@ -11,12 +15,16 @@ Output types are the same everywhere: eval mode returns logits; train mode with 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Dict, List, NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-from ..probe import LayerInputError, dims, locating
+from ..probe import locating
+from .blocks import running_eagerly
+from .head import GlobalPool, check_pool
+from .sizes import SizeRule, check_input
 
 
 def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
@@ -26,48 +34,67 @@ def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
 
 
 class InceptionOutputs(NamedTuple):
-    """Train-mode output of a network with aux heads: main logits and a tuple of aux logits."""
+    """Train-mode output of a network with aux heads: main logits and a list of aux logits."""
 
     logits: torch.Tensor
-    aux: tuple[torch.Tensor, ...]
+    aux: List[torch.Tensor]  # typing.List: TorchScript reads this annotation
+
+
+STAGE, TAP = "stage", "tap"  # roles of trunk stages; an aux head's role is the name of the stage it taps
 
 
 class InceptionNet(nn.Module):
-    """Base class: subclasses add their stages in order, then call ``_build_head`` and ``_set_trunk``."""
+    """Base class: subclasses add their stages in forward order, then call ``_build_head`` and ``_set_trunk``."""
+
+    __jit_unused_properties__ = ["has_aux", "default_cfg"]
 
     def __init__(self):
         super().__init__()
         self.trunk: list[str] = []
+        self.stem: list[str] = []
         self.aux_taps: dict[str, str] = {}
+        self.roles: dict[str, str] = {}  # child name -> STAGE, TAP or (aux heads) the stage it taps
         self.feature_info: list[dict] = []
-        self.num_features = 0
+        self.num_features = 0  # channels of forward_features
+        self.head_hidden_size = 0  # width of forward_head(x, pre_logits=True)
         self.num_classes = 0
         self.drop_rate = 0.0
         self.in_chans = 0  # channels of the first stage's first conv (found by _set_trunk)
-        self.min_input = 1  # smallest input side the trunk takes in eval mode; 1: not checked
-        self.aux_min_input = 1  # smallest input side the aux heads take (they run in train mode)
+        self.size_rule = SizeRule()  # input sides the trunk takes, in train and eval mode alike
+        self.grad_checkpointing = False
+        self.pretrained_cfg: dict = {}  # timm's keys; create_model fills it, weights add their own
 
     # --- construction helpers -------------------------------------------------------------
-    def _set_trunk(self, names: list[str], aux_taps: dict[str, str] | None = None, min_input: int = 1,
-                   aux_min_input: int = 1) -> None:
-        """Declare the forward order of the stages, which stage feeds which aux head, and the smallest
-        input sides the trunk (eval mode) and the aux heads (train mode) take, checked before a forward pass."""
+    def _set_trunk(self, names: list[str], aux_taps: dict[str, str] | None = None, stem: int = 0,
+                   min_input: int = 1, size_rule: SizeRule | None = None) -> None:
+        """Declare the stages in forward order, which stage feeds which aux head, how many stages make
+        the stem, and the input sides the trunk takes (``min_input``, or a full ``size_rule``)."""
+        order = [name for name, _ in self.named_children()]
         for name in names:
-            if not hasattr(self, name):
+            if name not in order:
                 raise AttributeError(f"trunk stage {name!r} is not a module of {type(self).__name__}")
-        self.trunk = list(names)
-        self.aux_taps = {k: v for k, v in (aux_taps or {}).items() if getattr(self, v, None) is not None}
+        if [order.index(n) for n in names] != sorted(order.index(n) for n in names):
+            raise ValueError(f"{type(self).__name__}: stages must be registered in forward order {names}")
+        taps = {tap: aux for tap, aux in (aux_taps or {}).items() if aux in order}
+        if [order.index(a) for a in taps.values()] != sorted(order.index(a) for a in taps.values()) or any(
+                order.index(aux) < order.index(tap) for tap, aux in taps.items()):
+            raise ValueError(f"{type(self).__name__}: aux heads must be registered after their stages, in tap order")
+        self.trunk, self.stem, self.aux_taps = list(names), list(names[:stem]), taps
+        self.roles = {name: TAP if name in taps else STAGE for name in names}
+        self.roles.update({aux: tap for tap, aux in taps.items()})
         first = next((m for m in getattr(self, names[0]).modules() if isinstance(m, nn.Conv2d)), None)
         self.in_chans = first.in_channels if first is not None else 0
-        self.min_input, self.aux_min_input = min_input, aux_min_input
+        self.size_rule = size_rule or SizeRule(minimum=min_input)
 
-    def _build_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
+    def _build_head(self, num_features: int, num_classes: int, drop_rate: float, global_pool: str = "avg") -> None:
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0 (0 removes the classifier), got {num_classes!r}")
-        self.num_features, self.num_classes, self.drop_rate = num_features, num_classes, drop_rate
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        check_pool(global_pool, num_classes)
+        self.num_features = self.head_hidden_size = num_features
+        self.num_classes, self.drop_rate = num_classes, drop_rate
+        self.global_pool = GlobalPool(global_pool)
         self.head_drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
 
@@ -76,60 +103,101 @@ class InceptionNet(nn.Module):
         """True when the network was built with auxiliary heads."""
         return bool(self.aux_taps)
 
-    # --- forward --------------------------------------------------------------------------
-    def check_input(self, x: torch.Tensor, with_aux: bool = False) -> None:
-        """Refuse an input of the wrong channels or too small a side before any layer runs, naming the
-        stage or aux head that cannot take it. Inside :func:`inceptionkit.probe.locate_failure` the
-        forward pass runs unchecked instead, so that the probe names the exact layer that fails."""
-        if locating():
-            return
-        name, shape = type(self).__name__, dims(x.shape)
-        if self.in_chans and (x.dim() != 4 or x.shape[1] != self.in_chans):
-            raise LayerInputError(f"{name}: stage {self.trunk[0]!r} cannot take its input of shape {shape} "
-                                  f"(batch first): it takes {self.in_chans} channels")
-        side = min(x.shape[2:]) if x.dim() == 4 else 0
-        if side < self.min_input:
-            raise LayerInputError(f"{name}: an input of shape {shape} (batch first) is too small for its stages "
-                                  f"({self.trunk[0]} ... {self.trunk[-1]}): they take at least "
-                                  f"{self.min_input}x{self.min_input}")
-        if with_aux and side < self.aux_min_input:
-            heads = ", ".join(f"aux head {aux!r} (on {tap})" for tap, aux in self.aux_taps.items())
-            raise LayerInputError(f"{name}: {heads} cannot take what an input of shape {shape} (batch first) "
-                                  f"leaves: in train mode it takes at least {self.aux_min_input}x{self.aux_min_input}")
+    @property
+    def default_cfg(self) -> dict:
+        """timm's older name for ``pretrained_cfg``."""
+        return self.pretrained_cfg
 
-    def _run_trunk(self, x: torch.Tensor, collect_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        self.check_input(x, collect_aux)
-        aux = []
-        for name in self.trunk:
-            x = getattr(self, name)(x)
-            if collect_aux and name in self.aux_taps:
-                aux.append(getattr(self, self.aux_taps[name])(x))
+    # --- forward --------------------------------------------------------------------------
+    @torch.jit.unused
+    def check_input(self, x: torch.Tensor, head: bool = True) -> None:
+        """Refuse an input of the wrong channels or size before any layer runs, naming the stages and
+        the sizes they take (``head``: the whole forward pass, not only the trunk). Inside
+        :func:`inceptionkit.probe.locate_failure` the forward pass runs unchecked instead, so that the
+        probe names the exact layer that fails. Eager only: scripted, traced and compiled graphs skip it."""
+        if running_eagerly(x) and not locating():
+            check_input(x, type(self).__name__, self.trunk[0], self.trunk[-1], self.in_chans, self.size_rule)
+
+    def _forward_trunk(self, x: torch.Tensor, with_aux: bool, head: bool) -> tuple[torch.Tensor, List[torch.Tensor]]:
+        if not torch.jit.is_scripting():
+            self.check_input(x, head)
+        taps: Dict[str, torch.Tensor] = {}
+        aux: List[torch.Tensor] = []
+        checkpointing = self.grad_checkpointing and self.training
+        for name, module in self.named_children():  # unrolled by TorchScript; stages are in forward order
+            role = self.roles.get(name, "")
+            if role == "stage" or role == "tap":  # literals: TorchScript reads no str globals
+                if checkpointing and not torch.jit.is_scripting():
+                    x = checkpoint(module, x, use_reentrant=False)
+                else:
+                    x = module(x)
+                if with_aux and role == "tap":
+                    taps[name] = x
+            elif with_aux and role != "":
+                aux.append(module(taps[role]))
         return x, aux
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, before global pooling."""
-        return self._run_trunk(x, collect_aux=False)[0]
+        return self._forward_trunk(x, False, False)[0]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, dropout and classify a feature map; ``pre_logits=True`` stops before ``fc``."""
-        x = self.head_drop(torch.flatten(self.global_pool(x), 1))
+        x = self.head_drop(self.global_pool(x))
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
-        with_aux = self.training and self.has_aux
-        features, aux = self._run_trunk(x, collect_aux=with_aux)
+        with_aux = self.training and len(self.roles) > len(self.trunk)
+        features, aux = self._forward_trunk(x, with_aux, True)
         logits = self.forward_head(features)
-        return InceptionOutputs(logits, tuple(aux)) if with_aux else logits
+        if with_aux:
+            return InceptionOutputs(logits, aux)
+        return logits
 
     # --- classifier -----------------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
         return self.fc
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier (and every aux head's classifier) with fresh ones for ``num_classes``."""
+    def set_global_pool(self, global_pool: str) -> None:
+        """Change the head's pooling ('avg', 'max', 'avgmax'; '' without a classifier), keeping ``fc``."""
+        check_pool(global_pool, self.num_classes)
+        self.global_pool = GlobalPool(global_pool)
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the classifier (and every aux head's classifier) with fresh ones for ``num_classes``
+        (0: none, the head returns pre-logits); ``global_pool`` ('avg', 'max', 'avgmax', '') changes the
+        pooling too ('' needs ``num_classes=0`` and leaves the feature map unpooled)."""
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+        if global_pool is not None:
+            check_pool(global_pool, num_classes)
+            self.global_pool = GlobalPool(global_pool)
+        else:
+            check_pool(self.global_pool.pool_type, num_classes)
         self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
         for aux_name in self.aux_taps.values():
             getattr(self, aux_name).reset_classifier(num_classes)
+
+    # --- timm's training hooks ------------------------------------------------------------
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass instead of storing them (train mode)."""
+        self.grad_checkpointing = bool(enable)
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for layer-wise learning rates (timm's ``param_groups_layer_decay``): the stem,
+        then one group per stage (``coarse``: per feature level); aux heads join the stage they tap and
+        the classifier falls in the last group."""
+        levels = [info["module"] for info in self.feature_info]
+        blocks, level = [], 0
+        for index, name in enumerate(self.trunk[len(self.stem):], 1):
+            group = (level + 1,) if coarse else (index,)
+            blocks.append((rf"^{name}\.", group))
+            blocks += [(rf"^{aux}\.", group) for tap, aux in self.aux_taps.items() if tap == name]
+            level += name in levels
+        return {"stem": "|".join(rf"^{name}\." for name in self.stem) or None, "blocks": blocks}
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names to keep out of weight decay beyond 1-d ones (biases, BatchNorm), which
+        timm's optimizer factory already excludes: none in these networks."""
+        return set()

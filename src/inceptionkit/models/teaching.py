@@ -12,10 +12,12 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .blocks import Concat, check_channels, conv_branch, pool_branch
+from .blocks import Concat, check_channels, conv_branch, pool_branch, running_eagerly
 from .googlenet import InceptionModule
+from ..probe import LayerInputError
 from .net import InceptionNet, refuse_aux
 from .registry import register_model
+from .sizes import SizeRule
 
 __all__ = ["TeachingNet", "teaching_cifar10", "teaching_fer2013"]
 
@@ -26,7 +28,9 @@ class TeachingNet(InceptionNet):
     """``inception`` module -> flatten -> optional hidden dense layers (ReLU) -> dropout -> ``fc``.
 
     ``forward_features`` runs on any size (the module is fully convolutional); the head needs
-    exactly ``input_size`` (C, H, W).
+    exactly ``input_size`` (C, H, W). ``num_features`` is the module's channels, ``head_hidden_size``
+    the width the head's flatten and dense layers give ``fc``. Its ``global_pool`` is 'flatten', or ''
+    (with no classifier: the feature map passes through).
     """
 
     def __init__(
@@ -53,7 +57,9 @@ class TeachingNet(InceptionNet):
             layers[f"relu{i}"] = nn.ReLU()
             chs = units
         self.hidden = nn.Sequential(layers)
-        self.num_features, self.num_classes, self.drop_rate = chs, num_classes, drop_rate
+        self.num_features, self.head_hidden_size = module.out_chs, chs
+        self.num_classes, self.drop_rate = num_classes, drop_rate
+        self.pool_type = "flatten"
         self.head_drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(chs, num_classes) if num_classes > 0 else nn.Identity()
         self._set_trunk(["inception"])
@@ -63,22 +69,44 @@ class TeachingNet(InceptionNet):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _needs(self, got: tuple[int, ...], what: str = "") -> ValueError:
-        return ValueError(
-            f"{self.model_name} needs {_dims(self.input_size)} input (its flatten head takes a "
-            f"{_dims(self.feature_shape)} feature map), got {what}{_dims(got)}"
-        )
+    @torch.jit.unused
+    def check_input(self, x: torch.Tensor, head: bool = True) -> None:
+        """The trunk takes any size; the whole forward pass exactly ``input_size``."""
+        super().check_input(x, head)
+        if running_eagerly(x) and head and self.pool_type == "flatten" and tuple(x.shape[1:]) != self.input_size:
+            raise LayerInputError(
+                f"{self.model_name} needs {_dims(self.input_size)} input (its flatten head takes a "
+                f"{_dims(self.feature_shape)} feature map), got {_dims(tuple(x.shape[1:]))}"
+            )
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if tuple(x.shape[1:]) != self.feature_shape:
-            raise self._needs(tuple(x.shape[1:]), "a feature map ")
-        x = self.head_drop(self.hidden(torch.flatten(x, 1)))
+        if self.pool_type == "flatten":
+            x = self.hidden(torch.flatten(x, 1))
+        x = self.head_drop(x)
         return x if pre_logits else self.fc(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[1:]) != self.input_size:
-            raise self._needs(tuple(x.shape[1:]))
-        return super().forward(x)
+    def set_global_pool(self, global_pool: str) -> None:
+        """'flatten' (the head's own) or '' (no head, with no classifier: the feature map comes out)."""
+        self._check_pool(global_pool, self.num_classes)
+        self.pool_type = global_pool
+
+    def _check_pool(self, pool: str, num_classes: int) -> None:
+        if pool not in ("flatten", ""):
+            raise ValueError(f"{self.model_name} flattens its feature map into dense layers: global_pool may be "
+                             f"'flatten' or '' (no head, with num_classes=0), got {pool!r}")
+        if pool == "" and num_classes > 0:
+            raise ValueError(f"global_pool='' leaves the feature map unflattened, which a classifier cannot take: "
+                             f"use it with num_classes=0 (got num_classes={num_classes})")
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A fresh ``fc`` for ``num_classes`` (0: none); ``global_pool`` '' (with 0 classes) skips the flatten
+        and dense layers, so that the feature map comes out."""
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+        pool = self.pool_type if global_pool is None else global_pool
+        self._check_pool(pool, num_classes)
+        self.pool_type, self.num_classes = pool, num_classes
+        self.fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -90,7 +118,8 @@ def _dims(shape: tuple[int, ...]) -> str:
     input_size=(3, 32, 32),
     source="Keras article: one module, flatten, dense 10",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
-    min_input=32,
+    sizes=SizeRule(1, exact=(32, 32)),
+    pool_size=(32, 32),
     mean=_UNIT_MEAN,
     std=_UNIT_STD,
     crop_pct=1.0,
@@ -115,7 +144,8 @@ def teaching_cifar10(
     input_size=(1, 48, 48),
     source="Keras article: one module, dense 1200-600-150-7",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
-    min_input=48,
+    sizes=SizeRule(1, exact=(48, 48)),
+    pool_size=(48, 48),
     mean=(0.0,),
     std=(1.0,),
     crop_pct=1.0,

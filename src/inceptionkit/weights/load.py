@@ -138,9 +138,10 @@ def attach(model: nn.Module, preprocessing: Preprocessing, classes: list[str], s
     """Give ``model`` its ``pretrained_cfg``: what input it expects and which classes it predicts."""
     c, h, w = preprocessing.input_size
     model.pretrained_cfg = {
+        **(getattr(model, "pretrained_cfg", None) or {}),  # the architecture's keys (first_conv, pool_size ...)
         "input_size": preprocessing.input_size, "crop_pct": preprocessing.crop_pct,
         "interpolation": preprocessing.interpolation, "mean": preprocessing.mean, "std": preprocessing.std,
-        "num_classes": len(classes), "classes": list(classes), "source": source,
+        "num_classes": len(classes), "classes": list(classes), "source": source, "tag": source.partition(":")[2],
         "preprocessing": preprocessing.to_dict(),
     }
     return model
