@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inceptionkit import create_model, model_config
+from inceptionkit.probe import locate_failure
 from tests.reference import assert_input_dependent, recalibrate_bn, relative_diff
 
 # Cadene/pretrained-models.pytorch pretrainedmodels/models/bninception.py, its convs in registration
@@ -209,9 +210,14 @@ def test_stage_names_and_channels():
 
 
 def test_odd_grid_at_a_reduction_is_a_clear_error():
-    """ceil_mode pools and padded stride-2 convs disagree on odd grids (200 -> 25 at 3c)."""
-    with pytest.raises(ValueError, match="GridReduction branches disagree"), torch.no_grad():
-        create_model("bn_inception").eval()(torch.randn(1, 3, 200, 200))
+    """ceil_mode pools and padded stride-2 convs disagree on odd grids (200 -> 25 at 3c): refused up front
+    with the sizes that work; unchecked (as the probe runs it), the module names its branches."""
+    model = create_model("bn_inception").eval()
+    with pytest.raises(ValueError, match=r"1x3x200x200.*does not fit.*nearest sides that work: 198 and 223"):
+        model(torch.randn(1, 3, 200, 200))
+    with pytest.raises(ValueError, match="'inception3c'.*GridReduction branches disagree"), torch.no_grad():
+        with locate_failure(model):
+            model(torch.randn(1, 3, 200, 200))
 
 
 def test_config_and_aux_refused():

@@ -7,7 +7,7 @@ import torchvision
 from torch import nn
 
 from inceptionkit import InceptionOutputs, create_model, model_config
-from inceptionkit.models.googlenet import AuxHeadV1, InceptionModule, NaiveInception
+from inceptionkit.models.googlenet import AuxHeadV1, InceptionModule, NaiveInception, paper_aux_pool
 
 
 def n_params(model: nn.Module) -> int:
@@ -104,9 +104,9 @@ def test_aux_head_pools():
     assert paper(x).shape == tv(x).shape == (2, 10)
     assert tv(torch.randn(2, 512, 5, 5)).shape == (2, 10)
     # at 14x14 the paper's head sees exactly a 5x5/3 average pool (windows 5 wide, not 4)
-    pooled = paper.resize(paper.pool(x))
+    pooled = paper.resize(paper_aux_pool(x))
     assert torch.allclose(pooled, torch.nn.functional.avg_pool2d(x, 5, 3))
-    assert not torch.allclose(tv.resize(tv.pool(x)), pooled)
+    assert not torch.allclose(tv.resize(x), pooled)
     for side in (6, 3):  # other input sizes still work
         assert paper(torch.randn(2, 512, side, side)).shape == (2, 10)
     tv.reset_classifier(3)

@@ -63,7 +63,7 @@ def test_contract_forward_backward_at_default_size(name):
     with torch.no_grad():
         features = model.forward_features(x[:1])
         pooled = model.forward_head(features, pre_logits=True)
-        assert pooled.shape == (1, model.num_features)
+        assert pooled.shape == (1, model.head_hidden_size)
         assert isinstance(model(x[:1]), torch.Tensor)
         last = model.feature_info[-1]
         assert features.shape[1] == last["num_chs"]

@@ -84,9 +84,10 @@ def test_forward_backward_and_head(name, fer):
         features = model.forward_features(x)
         assert features.shape == (2, model.feature_info[0]["num_chs"], *size[1:])
         pre = model.forward_head(features, pre_logits=True)
-        assert pre.shape == (2, model.num_features)
+        assert pre.shape == (2, model.head_hidden_size)
         assert torch.allclose(model.fc(pre), model(x), atol=1e-5)
-    assert model.num_features == {"teaching_cifar10": 262_144, "teaching_fer2013": 150}[name]
+    assert model.head_hidden_size == {"teaching_cifar10": 262_144, "teaching_fer2013": 150}[name]
+    assert model.num_features == features.shape[1] == {"teaching_cifar10": 256, "teaching_fer2013": 30}[name]
 
 
 def test_wrong_input_size_says_what_the_head_needs(fer):

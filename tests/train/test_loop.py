@@ -178,9 +178,10 @@ def test_non_finite_gradients_stop_the_run_before_the_weights(tmp_path, monkeypa
 
 
 def test_sizes_a_network_cannot_train_on_are_refused_before_loading_data(tmp_path):
-    with pytest.raises(ValueError, match=r"aux head 'aux'.*--no-aux"):
-        fit(TrainConfig(model="inception_v3", input_size=(3, 224, 224), progress=False, out=str(tmp_path / "a")))
+    with pytest.raises(ValueError, match=r"bn_inception cannot train on 3x80x80.*nearest sides that work: 70 and 95"):
+        fit(TrainConfig(model="bn_inception", input_size=(3, 80, 80), progress=False, out=str(tmp_path / "a")))
     with pytest.raises(ValueError, match="at least 75x75"):
-        fit(TrainConfig(model="inception_v3", input_size=(3, 64, 64), model_kwargs={"aux_logits": False},
-                        progress=False, out=str(tmp_path / "b")))
+        fit(TrainConfig(model="inception_v3", input_size=(3, 64, 64), progress=False, out=str(tmp_path / "b")))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # the aux head trains at every size the trunk takes (it needed 299x299 before)
+    loop_module.check_trainable(TrainConfig(model="inception_v3", input_size=(3, 75, 75), progress=False))

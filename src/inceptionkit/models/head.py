@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 POOL_TYPES = ("avg", "max", "avgmax", "")  # "": no pooling (the feature map passes through, unflattened)
@@ -26,16 +25,19 @@ class GlobalPool(nn.Module):
         super().__init__()
         check_pool(pool_type, 0)
         self.pool_type = pool_type
+        # pooling layers as modules, so that summaries and depth counts see them
+        self.avg = nn.AdaptiveAvgPool2d(1) if pool_type in ("avg", "avgmax") else nn.Identity()
+        self.max = nn.AdaptiveMaxPool2d(1) if pool_type in ("max", "avgmax") else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool_type == "":
             return x
         if self.pool_type == "avg":
-            x = F.adaptive_avg_pool2d(x, 1)
+            x = self.avg(x)
         elif self.pool_type == "max":
-            x = F.adaptive_max_pool2d(x, 1)
+            x = self.max(x)
         else:
-            x = 0.5 * (F.adaptive_avg_pool2d(x, 1) + F.adaptive_max_pool2d(x, 1))
+            x = 0.5 * (self.avg(x) + self.max(x))
         return torch.flatten(x, 1)
 
     def extra_repr(self) -> str:

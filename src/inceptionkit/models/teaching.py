@@ -72,14 +72,24 @@ class TeachingNet(InceptionNet):
     @torch.jit.unused
     def check_input(self, x: torch.Tensor, head: bool = True) -> None:
         """The trunk takes any size; the whole forward pass exactly ``input_size``."""
-        super().check_input(x, head)
         if running_eagerly(x) and head and self.pool_type == "flatten" and tuple(x.shape[1:]) != self.input_size:
             raise LayerInputError(
                 f"{self.model_name} needs {_dims(self.input_size)} input (its flatten head takes a "
                 f"{_dims(self.feature_shape)} feature map), got {_dims(tuple(x.shape[1:]))}"
             )
+        super().check_input(x, head)
+
+    @torch.jit.unused
+    def _check_features(self, x: torch.Tensor) -> None:
+        if running_eagerly(x) and self.pool_type == "flatten" and tuple(x.shape[1:]) != self.feature_shape:
+            raise LayerInputError(
+                f"{self.model_name} needs {_dims(self.input_size)} input (its flatten head takes a "
+                f"{_dims(self.feature_shape)} feature map), got a feature map {_dims(tuple(x.shape[1:]))}"
+            )
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            self._check_features(x)
         if self.pool_type == "flatten":
             x = self.hidden(torch.flatten(x, 1))
         x = self.head_drop(x)
@@ -118,7 +128,7 @@ def _dims(shape: tuple[int, ...]) -> str:
     input_size=(3, 32, 32),
     source="Keras article: one module, flatten, dense 10",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
-    sizes=SizeRule(1, exact=(32, 32)),
+    sizes=SizeRule(32, exact=(32, 32)),
     pool_size=(32, 32),
     mean=_UNIT_MEAN,
     std=_UNIT_STD,
@@ -144,7 +154,7 @@ def teaching_cifar10(
     input_size=(1, 48, 48),
     source="Keras article: one module, dense 1200-600-150-7",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
-    sizes=SizeRule(1, exact=(48, 48)),
+    sizes=SizeRule(48, exact=(48, 48)),
     pool_size=(48, 48),
     mean=(0.0,),
     std=(1.0,),

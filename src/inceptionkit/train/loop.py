@@ -303,8 +303,8 @@ def resolve(config: TrainConfig, info: distributed.DistInfo,
 def check_trainable(config: TrainConfig) -> None:
     """Build the network on the meta device and run one train-mode step's forward at the data size.
 
-    Catches sizes a network (or its aux heads, which run only in training) cannot take before any
-    data is loaded; the message says how to fix it. (The class count does not change which sizes work.)
+    Catches sizes a network cannot take before any data is loaded; the message gives the sizes that
+    work. (The class count does not change which sizes work.)
     """
     size = data_size(config)
     with torch.device("meta"):
@@ -312,11 +312,8 @@ def check_trainable(config: TrainConfig) -> None:
         try:
             model(torch.zeros(2, *size))
         except RuntimeError as exc:
-            hint = (" Train without them (--no-aux), or at their size (--input 3x299x299)."
-                    if "aux head" in str(exc) else f" {config.model} takes at least "
-                    f"{model_config(config.model).min_input}x{model_config(config.model).min_input}.")
             dims = "x".join(map(str, size))
-            raise ValueError(f"{config.model} cannot train on {dims} images: {exc}.{hint}") from None
+            raise ValueError(f"{config.model} cannot train on {dims} images: {exc}") from None
 
 
 def check_one_batch(images: int, batch_size: int, world_size: int = 1, resumed: bool = False) -> None:
