@@ -364,7 +364,7 @@ def googlenet(
     source="kuangliu/pytorch-cifar models/googlenet.py",
     paper="Szegedy et al. 2014, Going Deeper with Convolutions (arXiv 1409.4842)",
     sizes=SizeRule(1),
-    pool_size=(4, 4),
+    pool_size=(8, 8),
     mean=CIFAR_MEAN,
     std=CIFAR_STD,
     crop_pct=1.0,
