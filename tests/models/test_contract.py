@@ -15,6 +15,8 @@ from inceptionkit import create_model, list_models, model_config
 from inceptionkit.models.features import FeatureNet
 from inceptionkit.probe import LayerInputError, locate_failure, probing
 
+pytestmark = pytest.mark.filterwarnings(  # torch.jit's deprecation notice; torchvision's train/eval node note
+    "ignore:`torch.jit:FutureWarning", "ignore:NOTE. The nodes obtained:UserWarning")
 NAMES = list_models()
 WITH_AUX = {"googlenet", "inception_v3", "inception_v4", "inception_resnet_v2"}  # networks that can have aux heads
 SMALL = {"googlenet": 64, "bn_inception": 64, "googlenet_cifar": 32}  # fast sizes the rules allow; else the minimum

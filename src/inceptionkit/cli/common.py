@@ -109,5 +109,5 @@ def explained_input(name: str, in_chans: int | None = None):
         yield
     except LayerInputError as exc:
         config = model_config(name)
-        raise ValueError(f"{exc}\n{name} takes {in_chans or config.input_size[0]} channels and at least "
-                         f"{config.min_input}x{config.min_input} pixels (default {dims(config.input_size)})") from None
+        raise ValueError(f"{exc}\n{name} takes {in_chans or config.input_size[0]} channels and "
+                         f"{config.describe_sizes()} pixels (default {dims(config.input_size)})") from None

@@ -43,7 +43,7 @@ def list_cmd() -> None:
         return total - sum(p.numel() for head in heads for p in head.parameters()), total
 
     table = Table(title="inceptionkit networks (1000 classes unless the network's default differs)")
-    for column in ("name", "params", "with aux heads", "input", "follows"):
+    for column in ("name", "params", "with aux heads", "input", "input sides", "follows"):
         table.add_column(column, justify="right" if column in ("params", "with aux heads") else "left",
                          no_wrap=column != "follows")
     for name in list_models():
@@ -54,6 +54,7 @@ def list_cmd() -> None:
             f"{without:,}",
             "-" if with_aux is None else f"{with_aux:,}",
             "x".join(map(str, config.input_size)),
+            config.brief_sizes(),
             config.source,
         )
     console.print(table)

@@ -41,6 +41,12 @@ class ModelConfig:
         """The smallest input side of the default build."""
         return self.sizes.minimum
 
+    def brief_sizes(self) -> str:
+        """The input sides in a few characters, per variant where they differ: 'paper >=31, torchvision >=15'."""
+        if not self.variant_sizes:
+            return self.sizes.brief()
+        return ", ".join(f"{v} {rule.brief()}" for v, rule in self.variant_sizes.items())
+
     def describe_sizes(self) -> str:
         """The input sizes in words, per variant where they differ: 'at least 75x75'."""
         if not self.variant_sizes:

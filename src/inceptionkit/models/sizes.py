@@ -42,6 +42,14 @@ class SizeRule:
                      if self.accepts(s))
         return [s for s in (below, above) if s is not None]
 
+    def brief(self) -> str:
+        """The rule in a few characters, for tables: '>=75', '=32x32', '32k-1..32k+6'."""
+        if self.exact:
+            return f"={dims(self.exact)}"
+        if self.period:
+            return f"{self.period}k-{self.below}..{self.period}k+{self.above}"
+        return f">={self.minimum}" if self.minimum > 1 else "any"
+
     def describe(self) -> str:
         """The rule in words: 'at least 75x75', 'sides 32k-1 ... 32k+6 (k >= 1) ...'."""
         if self.exact:
