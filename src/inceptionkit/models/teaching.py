@@ -12,9 +12,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..probe import LayerInputError
 from .blocks import Concat, check_channels, conv_branch, pool_branch, running_eagerly
 from .googlenet import InceptionModule
-from ..probe import LayerInputError
 from .net import InceptionNet, refuse_aux
 from .registry import register_model
 from .sizes import SizeRule
