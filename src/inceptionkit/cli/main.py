@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cost, lens, models, train, weights
+from . import cost, lens, models, train, transfer, weights
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -17,6 +17,7 @@ cost.register(app)
 train.register(app)
 weights.register(app)
 lens.register(app)
+transfer.register(app)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""Transfer: predictions with a loaded network (retrain and the bottleneck cache come next)."""
+"""Transfer: predictions with a loaded network, and retraining its classifier on a folder of images."""
 
 from .predict import Prediction, Predictions, predict
+from .retrain import RetrainResult, retrain
 
-__all__ = ["Prediction", "Predictions", "predict"]
+__all__ = ["Prediction", "Predictions", "RetrainResult", "predict", "retrain"]

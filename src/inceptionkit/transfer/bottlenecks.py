@@ -1,0 +1,111 @@
+"""Bottlenecks: each image's features before the classifier (``forward_head(pre_logits=True)``),
+computed once and cached on disk, as TensorFlow's retrain.py does, so that training a new head
+and every later run read them instead of running the network again.
+
+The cache is a folder per network identity (architecture, constructor arguments, preprocessing
+and every weight outside the classifiers, hashed) holding one ``<file content sha256>.npy`` per
+image: a changed image is recomputed, another network or other weights never reuse a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.folder import open_image
+from ..files import atomic_save
+from ..weights.load import preprocessing_of
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/inceptionkit/bottlenecks`` (``~/.cache/...`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "inceptionkit" / "bottlenecks"
+
+
+def network_identity(model: nn.Module) -> str:
+    """A short hash of what decides a network's bottlenecks: its architecture and arguments, its
+    preprocessing, and its weights (the classifiers' excepted: retraining replaces them)."""
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    about = {"model": config.name if config else type(model).__name__,
+             "kwargs": {k: v for k, v in getattr(model, "init_kwargs", {}).items() if k != "num_classes"},
+             "preprocessing": preprocessing_of(model).to_dict()}
+    digest.update(json.dumps(about, sort_keys=True, default=str).encode())
+    heads = ("fc.", *(f"{aux}." for aux in getattr(model, "aux_taps", {}).values()))
+    for key, tensor in sorted(model.state_dict().items()):
+        if not key.startswith(heads):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def file_digest(path: str) -> str:
+    """sha256 of a file's bytes (the cache key of its bottleneck)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Bottlenecks:
+    """Features (N x D) and labels of some images, and how many were computed or read from the cache."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    computed: int
+    reused: int
+
+
+@torch.no_grad()
+def bottlenecks(
+    model: nn.Module,
+    samples: Sequence[tuple[str, int]],
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> Bottlenecks:
+    """The pre-logits features of every (path, label) in ``samples``, from the cache where they are,
+    computed in eval mode with the model's own preprocessing where not (and then cached)."""
+    folder = Path(cache_dir or default_cache_dir()) / network_identity(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    prep = preprocessing_of(model)
+    transform, mode = prep.transform(), ("L" if prep.colour == "L" else "RGB")
+    keys = [folder / f"{file_digest(path)}.npy" for path, _ in samples]
+    found: dict[Path, np.ndarray] = {}
+    todo = [(path, key) for (path, _), key in zip(samples, keys) if not key.exists()]
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            x = torch.stack([transform(open_image(path, mode)) for path, _ in chunk]).to(param.device, param.dtype)
+            rows = model.forward_head(model.forward_features(x), pre_logits=True).float().cpu().numpy()
+            for (_, key), row in zip(chunk, rows):
+                atomic_save(key, lambda tmp, row=row: _save_npy(tmp, row))
+                found[key] = row
+            if progress is not None:
+                progress(min(start + batch_size, len(todo)), len(todo))
+    finally:
+        model.train(was_training)
+    rows = [found[key] if key in found else np.load(key) for key in keys]
+    features = torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, 0)
+    labels = torch.tensor([label for _, label in samples], dtype=torch.long)
+    return Bottlenecks(features, labels, computed=len(todo), reused=len(samples) - len(todo))
+
+
+def _save_npy(path: str, row: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, row)
