@@ -146,3 +146,27 @@ def test_bad_folders_are_errors_or_reported_skips(tmp_path):
     assert len(images.files) == 10
     with pytest.raises(FileNotFoundError, match="no such folder"):
         scan_images(tmp_path / "missing")
+
+
+def test_the_command_retrains_reports_and_predict_names_the_folders_classes(tmp_path):
+    from typer.testing import CliRunner
+
+    from inceptionkit.cli.main import app
+
+    folder = write_digits(tmp_path / "images", (5, 6), limit=15)
+    (folder / "6" / "readme.md").write_text("a note, not a picture")
+    inceptionkit.export(backbone(), tmp_path / "backbone.safetensors")
+    args = ["retrain", "--model", str(tmp_path / "backbone.safetensors"), "--images", str(folder),
+            "--out", str(tmp_path / "out"), "--steps", "50", "--cache", str(tmp_path / "cache")]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "2 classes: 5, 6" in first.output and "30 computed, 0 from the cache" in first.output
+    assert "readme.md: not an image file" in first.output
+    second = CliRunner().invoke(app, args)
+    assert "0 computed, 30 from the cache" in second.output
+    image = next((folder / "6").glob("*.png"))
+    predicted = CliRunner().invoke(app, ["predict", str(tmp_path / "out" / "model.safetensors"), str(image), "--top", "2"])
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.output.split(":", 1)[1].split()[0] in ("5", "6")  # the folder's class names
+    missing = CliRunner().invoke(app, [*args[:3], "--images", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "no such folder" in missing.output

@@ -342,7 +342,8 @@ def export(model: nn.Module, path: str | os.PathLike) -> Path:
     cfg = getattr(model, "pretrained_cfg", None) or {}
     meta = {
         "model": config.name,
-        "model_kwargs": getattr(model, "init_kwargs", {}),
+        # the classes it has now: reset_classifier (retraining) may have changed them since it was built
+        "model_kwargs": {**getattr(model, "init_kwargs", {}), "num_classes": _num_classes(model)},
         "classes": cfg.get("classes") or [str(i) for i in range(_num_classes(model))],
         "preprocessing": preprocessing_of(model).to_dict(),
         "source": cfg.get("source", ""),
