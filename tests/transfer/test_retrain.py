@@ -165,7 +165,8 @@ def test_the_command_retrains_reports_and_predict_names_the_folders_classes(tmp_
     second = CliRunner().invoke(app, args)
     assert "0 computed, 30 from the cache" in second.output
     image = next((folder / "6").glob("*.png"))
-    predicted = CliRunner().invoke(app, ["predict", str(tmp_path / "out" / "model.safetensors"), str(image), "--top", "2"])
+    saved = str(tmp_path / "out" / "model.safetensors")
+    predicted = CliRunner().invoke(app, ["predict", saved, str(image), "--top", "2"])
     assert predicted.exit_code == 0, predicted.output
     assert predicted.output.split(":", 1)[1].split()[0] in ("5", "6")  # the folder's class names
     missing = CliRunner().invoke(app, [*args[:3], "--images", str(tmp_path / "nowhere")])

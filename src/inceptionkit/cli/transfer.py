@@ -21,7 +21,8 @@ def retrain_cmd(
     steps: int = typer.Option(1000, "--steps", help="training steps of the new classifier"),
     lr: float = typer.Option(0.01, "--lr", help="learning rate of the new classifier (Adam)"),
     batch_size: int = typer.Option(100, "--batch-size"),
-    cache: Path = typer.Option(None, "--cache", help="bottleneck cache folder (default ~/.cache/inceptionkit/bottlenecks)"),
+    cache: Path = typer.Option(None, "--cache",
+                               help="bottleneck cache folder (default ~/.cache/inceptionkit/bottlenecks)"),
 ) -> None:
     """Retrain the classifier of a network with weights on your own images (TensorFlow's retrain.py)."""
     from tqdm.auto import tqdm
@@ -32,8 +33,9 @@ def retrain_cmd(
     bars: dict[str, tqdm] = {}
 
     def progress(split: str, done: int, total: int) -> None:
-        bar = bars.setdefault(split, tqdm(total=total, unit="img", desc=f"bottlenecks ({split})", leave=False))
-        bar.update(done - bar.n)
+        if split not in bars:
+            bars[split] = tqdm(total=total, unit="img", desc=f"bottlenecks ({split})", leave=False)
+        bars[split].update(done - bars[split].n)
 
     try:
         result = retrain(net, images, out, validation_pct=validation_pct, test_pct=test_pct, steps=steps, lr=lr,

@@ -60,7 +60,7 @@ def scan_images(root: str | os.PathLike, validation_pct: float = 10.0, test_pct:
     """Every readable image under ``root/<class>/``, with its split. Non-image files, unreadable images
     and classes with fewer than ``min_images`` usable images are skipped and reported; fewer than two
     classes left is an error."""
-    root = Path(root).expanduser()
+    root = Path(root).expanduser().absolute()
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (expected {root}/<class>/<image files>)")
     if not (0 <= validation_pct < 100 and 0 <= test_pct < 100 and validation_pct + test_pct < 100):
