@@ -85,6 +85,7 @@ def test_transfer_from_digits_0_4_to_5_9_beats_a_random_backbone(digit_folders, 
     assert result.test_accuracy >= 0.85  # measured 0.914 of 105 test images (0.886 with other training batches)
     assert result.test_accuracy >= baseline.test_accuracy + 0.30  # measured 0.219: near chance (0.2)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert Image.open(tmp_path / "out" / "confusion.png").size[0] > 200
     assert report["classes"] == ["5", "6", "7", "8", "9"] and report["test_accuracy"] == result.test_accuracy
     assert sum(map(sum, report["confusion"])) == report["images"]["test"]
     assert len(report["misclassified"]) == report["images"]["test"] - sum(report["confusion"][i][i] for i in range(5))

@@ -54,7 +54,8 @@ def retrain_cmd(
     accuracy = ", ".join(f"{what} accuracy {value:.4f}" for what, value in
                          (("validation", result.validation_accuracy), ("test", result.test_accuracy))
                          if value is not None)
-    console.print(f"{accuracy}; wrote {out / 'model.safetensors'} and {out / 'report.json'}", highlight=False)
+    pictures = f", {out / 'confusion.png'}" if result.confusion else ""
+    console.print(f"{accuracy}; wrote {out / 'model.safetensors'}, {out / 'report.json'}{pictures}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

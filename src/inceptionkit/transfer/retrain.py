@@ -95,7 +95,8 @@ def retrain(
 ) -> RetrainResult:
     """Give ``model`` (a network with weights) a new classifier for the classes of ``images`` (one
     subfolder per class), trained on cached bottlenecks. With ``out``: writes ``model.safetensors``
-    (loads with :func:`inceptionkit.load`, predicts with ``inceptionkit predict``) and ``report.json``."""
+    (loads with :func:`inceptionkit.load`, predicts with ``inceptionkit predict``), ``report.json``
+    and ``confusion.png`` (the test split's confusion matrix)."""
     image_set = scan_images(images, validation_pct, test_pct)
     parts = {}
     for split in ("train", "validation", "test"):
@@ -132,4 +133,8 @@ def retrain(
         out = Path(out)
         export(model, out / "model.safetensors")
         atomic_write_text(out / "report.json", json.dumps(result.report(), indent=2))
+        if result.confusion:
+            from ..train.plots import plot_confusion
+
+            plot_confusion(result.confusion, image_set.classes, out / "confusion.png")
     return result
