@@ -17,7 +17,6 @@ as code, so a train state may hold only tensors, containers, numbers, strings an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -30,7 +29,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from inceptionkit.files import atomic_save, atomic_write_text  # absolute: tests load this file alone
+from inceptionkit.files import atomic_save, atomic_write_text, sha256_of  # absolute: tests load this file alone
 
 FORMAT = "inceptionkit-checkpoint"
 FORMAT_VERSION = 1
@@ -44,14 +43,6 @@ _PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None), torch.dtype, 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be written or read: names the file and what is wrong."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- what may be saved --------------------------------------------------------------------------
@@ -215,9 +206,9 @@ def save_checkpoint(run_dir, model_state: dict[str, torch.Tensor], train_state: 
         "format_version": FORMAT_VERSION,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "epoch": epoch,
-        "weights": {"file": f"{CHECKPOINT_DIR}/{weights_path.name}", "sha256": _sha256(weights_path),
+        "weights": {"file": f"{CHECKPOINT_DIR}/{weights_path.name}", "sha256": sha256_of(weights_path),
                     "bytes": weights_path.stat().st_size},
-        "state": {"file": f"{CHECKPOINT_DIR}/{state_path.name}", "sha256": _sha256(state_path),
+        "state": {"file": f"{CHECKPOINT_DIR}/{state_path.name}", "sha256": sha256_of(state_path),
                   "bytes": state_path.stat().st_size},
         "meta": json.loads(meta_json),
     }
@@ -270,7 +261,7 @@ def _verified(run: Path, entry: dict, record: Path) -> Path:
     path = run / entry["file"]
     if not path.is_file():
         raise CheckpointError(f"{path}: file named by {record.name} is missing")
-    digest = _sha256(path)
+    digest = sha256_of(path)
     if digest != entry["sha256"]:
         raise CheckpointError(
             f"{path}: sha256 mismatch (record {record.name} expects {entry['sha256']}, file has {digest}); "

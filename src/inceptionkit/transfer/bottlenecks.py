@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..data.folder import open_image
-from ..files import atomic_save
+from ..files import atomic_save, sha256_of
 from ..weights.load import preprocessing_of
 
 
@@ -46,15 +46,6 @@ def network_identity(model: nn.Module) -> str:
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:20]
-
-
-def file_digest(path: str) -> str:
-    """sha256 of a file's bytes (the cache key of its bottleneck)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -82,7 +73,7 @@ def bottlenecks(
     folder.mkdir(parents=True, exist_ok=True)
     prep = preprocessing_of(model)
     transform, mode = prep.transform(), ("L" if prep.colour == "L" else "RGB")
-    keys = [folder / f"{file_digest(path)}.npy" for path, _ in samples]
+    keys = [folder / f"{sha256_of(path)}.npy" for path, _ in samples]
     found: dict[Path, np.ndarray] = {}
     todo = [(path, key) for (path, _), key in zip(samples, keys) if not key.exists()]
     param = next(model.parameters())

@@ -8,9 +8,9 @@ wrong download never takes the file's place; a cached file is checked against th
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
+
+from ..files import sha256_of
 
 
 class WeightsUnavailable(FileNotFoundError):
@@ -26,14 +26,6 @@ def checkpoint_dir() -> Path:
     import torch.hub
 
     return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_hash(path: Path, expected: str | None) -> None:
