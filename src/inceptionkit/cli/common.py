@@ -111,3 +111,16 @@ def explained_input(name: str, in_chans: int | None = None):
         config = model_config(name)
         raise ValueError(f"{exc}\n{name} takes {in_chans or config.input_size[0]} channels and "
                          f"{config.describe_sizes()} pixels (default {dims(config.input_size)})") from None
+
+
+MODEL_HELP = "NAME[:SOURCE] (inception_v3:torchvision), a run folder or a weights file"
+WEIGHTS_HELP = "with --model NAME: a source (torchvision, timm, DEFAULT) or a weights file"
+
+
+def network_with_weights(model: str, weights: str | None):
+    """The network a ``--model [--weights]`` command (lens, retrain) works on, with its weights, in eval mode."""
+    from ..models import create_model
+    from ..weights.load import open_weights
+
+    net = open_weights(model) if weights is None else create_model(model, weights=weights)
+    return net.eval()

@@ -6,19 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import console, user_errors
-
-MODEL_HELP = "NAME[:SOURCE] (inception_v3:torchvision), a run folder or a weights file"
-WEIGHTS_HELP = "with --model NAME: a source (torchvision, timm, DEFAULT) or a weights file"
-
-
-def _network(model: str, weights: str | None):
-    """The network a lens command looks inside, with its weights, in eval mode."""
-    from ..models import create_model
-    from ..weights.load import open_weights
-
-    net = open_weights(model) if weights is None else create_model(model, weights=weights)
-    return net.eval()
+from .common import MODEL_HELP, WEIGHTS_HELP, console, network_with_weights, user_errors
 
 
 def _parse_channels(text: str) -> list[int]:
@@ -58,7 +46,7 @@ def activations_cmd(
     from ..lens import activations, grid
 
     _output(output)
-    net = _network(model, weights)
+    net = network_with_weights(model, weights)
     act = activations(net, [image], layer)[layer][0]
     if act.dim() != 3:
         raise ValueError(f"{layer} gives {tuple(act.shape)}, not channels of a grid: pick a convolutional layer")
@@ -87,7 +75,7 @@ def visualize_cmd(
 
     _output(output)
     picked = _parse_channels(channels)
-    net = _network(model, weights)
+    net = network_with_weights(model, weights)
     with tqdm(total=steps, desc=f"{layer} {channels}", unit="step", leave=False, disable=None) as bar:
         def progress(step, total, values):
             bar.update(1)
@@ -124,7 +112,7 @@ def examples_cmd(
 
     _output(output)
     picked = _parse_channels(channels)
-    net = _network(model, weights)
+    net = network_with_weights(model, weights)
     prep = preprocessing_of(net)
     splits = load_data(data, prep.input_size, mean=prep.mean, std=prep.std, augment=False,
                        interpolation=prep.interpolation, crop_pct=prep.crop_pct)
@@ -177,7 +165,7 @@ def dream_cmd(
     if frames > 1 and output.suffix.lower() != ".gif":
         raise ValueError(f"--frames {frames} makes an animation: write a .gif, not {output.name}")
     _output(output, (".png", ".jpg", ".jpeg", ".gif"))
-    net = _network(model, weights)
+    net = network_with_weights(model, weights)
     mode = "L" if preprocessing_of(net).colour == "L" else "RGB"
     if image is None:
         from sklearn.datasets import load_sample_image

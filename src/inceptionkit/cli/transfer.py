@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import console, err_console, user_errors
-from .lens import MODEL_HELP, WEIGHTS_HELP, _network
+from .common import MODEL_HELP, WEIGHTS_HELP, console, err_console, network_with_weights, user_errors
 
 
 @user_errors
@@ -29,7 +28,7 @@ def retrain_cmd(
 
     from ..transfer.retrain import retrain
 
-    net = _network(model, weights)
+    net = network_with_weights(model, weights)
     bars: dict[str, tqdm] = {}
 
     def progress(split: str, done: int, total: int) -> None:

@@ -55,6 +55,12 @@ def open_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
         raise ValueError(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
 
 
+def check_images(paths: list[str]) -> dict[str, str | None]:
+    """:func:`check_image` of every path, a few threads at a time (decoding releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return dict(zip(paths, pool.map(check_image, paths)))
+
+
 def check_image(path: str) -> str | None:
     """Why ``path`` cannot be used as an image, or None when it decodes completely."""
     try:
@@ -70,12 +76,13 @@ def check_image(path: str) -> str | None:
         return f"{type(err).__name__}: {err}"
 
 
-def _subfolders(root: Path) -> list[str]:
+def subfolders(root: Path) -> list[str]:
+    """Names of the visible subfolders of ``root``, sorted (the class folders)."""
     return sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("."))
 
 
 def _class_folders(root: Path) -> list[str]:
-    classes = _subfolders(root)
+    classes = subfolders(root)
     if not classes:
         raise ValueError(f"{root} has no class folders (expected {root}/<class>/<image files>)")
     return classes
@@ -106,7 +113,7 @@ def _image_paths(folder: Path) -> list[str]:
 def _scan(root: Path, classes: list[str], checked: dict[str, str | None]) -> list[tuple[str, int]]:
     """(path, label) of every image under ``root/<class>``; fills ``checked`` with each file's problem."""
     index = {name: i for i, name in enumerate(classes)}
-    unknown = [name for name in _subfolders(root) if name not in index]
+    unknown = [name for name in subfolders(root) if name not in index]
     if unknown:
         raise ValueError(f"{root} has class folder(s) {', '.join(unknown)} that the training set lacks")
     samples = []
@@ -114,9 +121,7 @@ def _scan(root: Path, classes: list[str], checked: dict[str, str | None]) -> lis
         folder = root / name
         if folder.is_dir():
             samples += [(path, index[name]) for path in _image_paths(folder)]
-    paths = [path for path, _ in samples]
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        checked.update(zip(paths, pool.map(check_image, paths)))
+    checked.update(check_images([path for path, _ in samples]))
     return [(path, label) for path, label in samples if checked[path] is None]
 
 

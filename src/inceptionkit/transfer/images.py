@@ -8,11 +8,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..data.folder import IMG_EXTENSIONS, check_image
+from ..data.folder import IMG_EXTENSIONS, check_images, subfolders
 
 SPLITS = ("train", "validation", "test")
 _BUCKETS = 2**27 - 1  # retrain.py's MAX_NUM_IMAGES_PER_CLASS: the hash's resolution
@@ -66,7 +65,7 @@ def scan_images(root: str | os.PathLike, validation_pct: float = 10.0, test_pct:
     if not (0 <= validation_pct < 100 and 0 <= test_pct < 100 and validation_pct + test_pct < 100):
         raise ValueError(f"validation and test percentages must leave images to train on, got "
                          f"{validation_pct} and {test_pct}")
-    names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    names = subfolders(root)
     if len(names) < 2:
         found = f"only one class ({names[0]})" if names else "no class folders"
         raise ValueError(f"{root} has {found}: retraining needs at least two classes, one subfolder of images each")
@@ -82,8 +81,7 @@ def scan_images(root: str | os.PathLike, validation_pct: float = 10.0, test_pct:
                     candidates[path] = name
                 else:
                     skipped.append((path, "not an image file (by its extension)"))
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        problems = dict(zip(candidates, pool.map(check_image, candidates)))
+    problems = check_images(list(candidates))
     skipped += [(path, f"unreadable image: {why}") for path, why in problems.items() if why]
     usable = {name: [p for p, c in candidates.items() if c == name and not problems[p]] for name in names}
     skipped_classes = [(name, f"{len(files)} usable image(s), fewer than {min_images}")
