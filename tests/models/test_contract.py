@@ -51,6 +51,32 @@ def test_forward_backward_every_parameter_gets_a_gradient(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_freeze_lets_only_the_last_stages_learn_and_keeps_frozen_batchnorm_statistics(name):
+    model = build(name, num_classes=5, **({"aux_logits": True} if name in WITH_AUX else {}))
+    weighted = [n for n in model.trunk if any(True for _ in getattr(model, n).parameters())]
+    learning = model.freeze(min(2, len(weighted)))  # the teaching networks have one stage
+    assert learning[0] == weighted[-min(2, len(weighted))] and learning[-1] == model.trunk[-1]
+    head = {n for n, _ in model.named_children() if n not in model.trunk and n not in model.aux_taps.values()}
+    frozen_aux = [aux for tap, aux in model.aux_taps.items() if tap not in learning]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = model.train()(small_input(name))
+    outputs = [out.logits, *out.aux] if isinstance(out, tuple) else [out]
+    torch.cat(outputs).mean().backward()
+    for key, param in model.named_parameters():
+        stage = key.split(".")[0]
+        assert (param.grad is not None) == (stage in learning or stage in head), key
+        assert param.requires_grad == (stage not in model.frozen)
+    moved = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert moved <= set(learning)  # BatchNorm statistics moved only where the network learns
+    assert {n for n, m in model.named_children() if not m.training} == set(model.frozen) - set(learning)
+    assert set(model.frozen) >= set(frozen_aux)
+    model.freeze(None)
+    assert model.frozen == [] and all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="train_stages must be between 0 and"):
+        model.freeze(len(weighted) + 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_forward_features_then_head_is_forward_and_pools_as_told(name):
     model = build(name, num_classes=7).eval()
     x = small_input(name)

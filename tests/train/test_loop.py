@@ -185,3 +185,34 @@ def test_sizes_a_network_cannot_train_on_are_refused_before_loading_data(tmp_pat
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     # the aux head trains at every size the trunk takes (it needed 299x299 before)
     loop_module.check_trainable(TrainConfig(model="inception_v3", input_size=(3, 75, 75), progress=False))
+
+
+def test_a_run_from_weights_with_frozen_stages_changes_only_the_last_stages(tmp_path):
+    fit(small(tmp_path / "first", epochs=1))
+    start = weights(tmp_path / "first", "best")
+    result = runner_train(tmp_path, ["--weights", str(tmp_path / "first"), "--train-stages", "1", "--out",
+                                     str(tmp_path / "second")])
+    assert result.exit_code == 0, result.output
+    tuned = weights(tmp_path / "second")
+    changed = {key.split(".")[0] for key in start if not torch.equal(start[key], tuned[key])}
+    assert changed == {"inception5b", "fc"}  # the one stage that learns and the classifier, BN statistics too
+    config = load_checkpoint(tmp_path / "second", "last", load_state=False).meta["config"]
+    assert config["weights"] == str(tmp_path / "first") and config["train_stages"] == 1
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "second"), "--train-stages", "2"])
+    assert resumed.exit_code != 0 and "--train-stages 2 (the run uses 1)" in resumed.output
+
+
+def test_caller_built_data_splits_train_without_a_data_name(tmp_path):
+    from inceptionkit.data import load_digits_splits
+
+    data = load_digits_splits((3, 16, 16), mean=[0.5], std=[0.25], augment=False)
+    metrics = fit(small(tmp_path / "run", input_size=None), data=data)
+    meta = load_checkpoint(tmp_path / "run", "best", load_state=False).meta
+    assert meta["preprocessing"]["input_size"] == [3, 16, 16] and meta["preprocessing"]["mean"] == [0.5] * 3
+    assert metrics["epochs"] == 3
+
+
+def runner_train(tmp_path, extra):
+    return CliRunner().invoke(app, ["train", "googlenet_cifar", "--width", "0.125", "--input", "3x16x16", "--epochs",
+                                    "1", "--batch-size", "16", "--max-steps", "3", "--amp", "none", "--quiet",
+                                    *extra])

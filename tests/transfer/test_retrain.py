@@ -15,7 +15,8 @@ import inceptionkit
 from inceptionkit import create_model
 from inceptionkit.transfer.bottlenecks import bottlenecks
 from inceptionkit.transfer.images import scan_images, split_of
-from inceptionkit.transfer.retrain import retrain
+from inceptionkit.transfer.distort import Distortions
+from inceptionkit.transfer.retrain import FineTune, retrain
 from inceptionkit.weights.load import attach, default_preprocessing, preprocessing_of
 
 
@@ -172,3 +173,94 @@ def test_the_command_retrains_reports_and_predict_names_the_folders_classes(tmp_
     assert predicted.output.split(":", 1)[1].split()[0] in ("5", "6")  # the folder's class names
     missing = CliRunner().invoke(app, [*args[:3], "--images", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "no such folder" in missing.output
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_last_stages_trains_only_them_and_beats_the_head_alone(digit_folders, trained_backbone,
+                                                                              tmp_path):
+    import copy
+
+    model = copy.deepcopy(trained_backbone)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = retrain(model, digit_folders[1], tmp_path / "out", cache_dir=tmp_path / "cache",
+                     fine_tune=FineTune(stages=2, epochs=2))
+    tuned = result.model.state_dict()
+    changed = {k.split(".")[0] for k in before if not k.startswith("fc.") and not torch.equal(before[k], tuned[k])}
+    assert changed == {"inception5a", "inception5b"}  # the frozen stages' weights and BN statistics stay
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["fine_tune"]["learning"] == ["inception5a", "inception5b"]
+    print(f"digits 5-9 test accuracy: head alone {report['head_test_accuracy']:.3f}, "
+          f"fine-tuned {report['test_accuracy']:.3f}")
+    assert result.test_accuracy >= report["head_test_accuracy"]  # measured 0.914 -> 0.943
+    assert (tmp_path / "out" / "fine-tune" / "metrics.json").exists()  # the training loop's own run
+    saved = inceptionkit.load(tmp_path / "out" / "model.safetensors").state_dict()
+    assert all(torch.equal(saved[k], v) for k, v in tuned.items())  # the file holds the fine-tuned network
+
+
+def test_distortions_bypass_the_cache_and_are_the_plain_view_when_zero(tmp_path):
+    import random
+
+    folder = write_digits(tmp_path / "images", (5, 6), limit=20)
+    prep = preprocessing_of(backbone())
+    image = Image.open(next((folder / "5").glob("*.png"))).convert("RGB")
+    plain = prep.transform()(image)
+    assert torch.allclose(Distortions().transform(prep)(image), plain, atol=1e-5)
+    flipped = Distortions(flip=True).transform(prep, random.Random(1))
+    views = [flipped(image) for _ in range(8)]
+    assert any(torch.allclose(v, plain.flip(-1), atol=1e-5) for v in views)
+    assert any(torch.allclose(v, plain, atol=1e-5) for v in views)
+    brighter = Distortions(brightness_pct=20).transform(prep, random.Random(0))(image)
+    assert brighter.shape == plain.shape and not torch.allclose(brighter, plain)
+    cropped = Distortions(crop_pct=50).transform(prep, random.Random(0))
+    assert not torch.allclose(cropped(image), plain) and cropped(image).shape == plain.shape
+    with pytest.raises(ValueError, match="brightness_pct must be in"):
+        Distortions(brightness_pct=150)
+    result = retrain(backbone().eval(), folder, cache_dir=tmp_path / "cache", steps=20, batch_size=10,
+                     validation_pct=20, test_pct=20, distortions=Distortions(flip=True, brightness_pct=10))
+    assert result.computed == len(result.images.part("validation")) + len(result.images.part("test"))
+    assert result.report()["distortions"]["brightness_pct"] == 10
+
+
+@pytest.mark.slow
+def test_the_onnx_export_agrees_with_pytorch_in_onnx_runtime(digit_folders, tmp_path):
+    from inceptionkit.deploy import read_onnx_meta, session
+
+    result = retrain(backbone().eval(), digit_folders[1], tmp_path / "out", steps=100, cache_dir=tmp_path / "cache",
+                     onnx=True)
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["onnx"]["max_rel_diff"] <= 1e-4
+    meta = read_onnx_meta(tmp_path / "out" / "model.onnx")
+    assert meta["classes"] == ["5", "6", "7", "8", "9"] and meta["model"] == "googlenet_cifar"
+    transform = preprocessing_of(result.model).transform()
+    x = torch.stack([transform(Image.open(p).convert("RGB")) for p, _ in result.images.part("test")[:40]])
+    got = session(tmp_path / "out" / "model.onnx").run(None, {"image": x.numpy()})[0]
+    with torch.no_grad():
+        expected = inceptionkit.load(tmp_path / "out" / "model.safetensors").eval()(x).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()  # real images, any batch size
+
+
+def test_the_command_fine_tunes_with_distortions_and_exports_onnx(tmp_path):
+    from typer.testing import CliRunner
+
+    from inceptionkit.cli.main import app
+    from inceptionkit.deploy import read_onnx_meta
+
+    folder = write_digits(tmp_path / "images", (5, 6), limit=30)
+    inceptionkit.export(backbone(), tmp_path / "backbone.safetensors")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "retrain", "--model", str(tmp_path / "backbone.safetensors"), "--images", str(folder), "--out", str(out),
+        "--steps", "10", "--cache", str(tmp_path / "cache"), "--validation-pct", "20", "--flip",
+        "--random-brightness", "10", "--fine-tune", "1", "--fine-tune-epochs", "1", "--onnx"])
+    assert result.exit_code == 0, result.output
+    assert "after fine-tuning inception5b (new classifier alone:" in result.output
+    assert str(out / "model.onnx") in result.output.replace("\n", "")
+    report = json.loads((out / "report.json").read_text())
+    assert report["distortions"]["flip"] and report["fine_tune"]["epochs"] == 1 and report["onnx"]["opset"] >= 17
+    exported = CliRunner().invoke(app, ["export", str(out / "model.safetensors"), "--onnx", str(tmp_path / "x.onnx")])
+    assert exported.exit_code == 0, exported.output
+    assert "ONNX Runtime matches PyTorch" in exported.output
+    assert read_onnx_meta(tmp_path / "x.onnx")["classes"] == ["5", "6"]
+    nothing = CliRunner().invoke(app, ["export", str(out / "model.safetensors")])
+    assert nothing.exit_code == 2 and "say what to write" in nothing.output
+    wrong = CliRunner().invoke(app, ["export", str(out / "model.safetensors"), "--onnx", str(tmp_path / "x.pb")])
+    assert wrong.exit_code == 2 and "end in .onnx" in wrong.output

@@ -74,6 +74,10 @@ RECIPES_HELP = "fast (default: SGD, one-cycle), v1 (the GoogLeNet paper) or v3 (
 def train_cmd(
     model: str = typer.Argument(None, help="registered network name (not needed with --resume)"),
     data: str = typer.Option(None, "--data", help="digits (default), cifar10[:DIR], fer2013:FILE.csv, or a folder"),
+    weights: str = typer.Option(None, "--weights", help="start from these weights (a source tag such as "
+                                                        "torchvision, a .safetensors file or a run); default: random"),
+    train_stages: int = typer.Option(None, "--train-stages", help="only the last N stages with weights and the "
+                                                                  "classifier learn (fine-tuning); default: all"),
     recipe: str = typer.Option(None, "--recipe", help=RECIPES_HELP),
     epochs: int = typer.Option(None, "--epochs", help="default: the recipe's"),
     batch_size: int = typer.Option(None, "--batch-size", help="global batch; default: the recipe's"),
@@ -113,7 +117,8 @@ def train_cmd(
     if size is not None:
         kwargs = channels_for(size, kwargs, default=size)  # refuses --in-chans that disagrees with --input
     config = TrainConfig(
-        model=model, model_kwargs=kwargs, data=data, input_size=size, recipe=recipe, epochs=epochs,
+        model=model, model_kwargs=kwargs, weights=weights, train_stages=train_stages, data=data, input_size=size,
+        recipe=recipe, epochs=epochs,
         batch_size=batch_size, lr=lr, amp=amp, channels_last=channels_last, seed=seed, augment=augment,
         out=str(out) if out else None, device=device, workers=workers, max_steps=max_steps, progress=not quiet,
         download=download,

@@ -22,11 +22,24 @@ def retrain_cmd(
     batch_size: int = typer.Option(100, "--batch-size"),
     cache: Path = typer.Option(None, "--cache",
                                help="bottleneck cache folder (default ~/.cache/inceptionkit/bottlenecks)"),
+    flip: bool = typer.Option(False, "--flip", help="distortion: mirror half the training images left to right"),
+    random_crop: float = typer.Option(0.0, "--random-crop", help="distortion: crop margin, percent of the side"),
+    random_scale: float = typer.Option(0.0, "--random-scale", help="distortion: random enlargement, percent"),
+    random_brightness: float = typer.Option(0.0, "--random-brightness", help="distortion: brightness +-, percent"),
+    fine_tune: int = typer.Option(0, "--fine-tune", help="then fine-tune the last N stages with weights (0: no)"),
+    fine_tune_epochs: int = typer.Option(3, "--fine-tune-epochs"),
+    fine_tune_lr: float = typer.Option(0.01, "--fine-tune-lr", help="peak learning rate of fine-tuning (SGD)"),
+    onnx: bool = typer.Option(False, "--onnx", help="also write model.onnx, checked in ONNX Runtime"),
 ) -> None:
-    """Retrain the classifier of a network with weights on your own images (TensorFlow's retrain.py)."""
+    """Retrain the classifier of a network with weights on your own images (TensorFlow's retrain.py).
+
+    Distortions (any of --flip, --random-crop, --random-scale, --random-brightness) compute each
+    training image's bottleneck afresh at every step instead of reading the cache: much slower.
+    """
     from tqdm.auto import tqdm
 
-    from ..transfer.retrain import retrain
+    from ..transfer.distort import Distortions
+    from ..transfer.retrain import FineTune, retrain
 
     net = network_with_weights(model, weights)
     bars: dict[str, tqdm] = {}
@@ -36,9 +49,12 @@ def retrain_cmd(
             bars[split] = tqdm(total=total, unit="img", desc=f"bottlenecks ({split})", leave=False)
         bars[split].update(done - bars[split].n)
 
+    distortions = Distortions(flip, random_crop, random_scale, random_brightness)
+    tuning = FineTune(stages=fine_tune, epochs=fine_tune_epochs, lr=fine_tune_lr) if fine_tune else None
     try:
         result = retrain(net, images, out, validation_pct=validation_pct, test_pct=test_pct, steps=steps, lr=lr,
-                         batch_size=batch_size, cache_dir=cache, progress=progress)
+                         batch_size=batch_size, cache_dir=cache, distortions=distortions, fine_tune=tuning,
+                         onnx=onnx, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
@@ -53,8 +69,12 @@ def retrain_cmd(
     accuracy = ", ".join(f"{what} accuracy {value:.4f}" for what, value in
                          (("validation", result.validation_accuracy), ("test", result.test_accuracy))
                          if value is not None)
-    pictures = f", {out / 'confusion.png'}" if result.confusion else ""
-    console.print(f"{accuracy}; wrote {out / 'model.safetensors'}, {out / 'report.json'}{pictures}", highlight=False)
+    if tuning is not None and result.extra.get("head_test_accuracy") is not None:
+        learning = ", ".join(result.extra["fine_tune"]["learning"])
+        accuracy += f" after fine-tuning {learning} (new classifier alone: {result.extra['head_test_accuracy']:.4f})"
+    written = [out / "model.safetensors", out / "report.json"] + [out / "confusion.png"] * bool(result.confusion)
+    written += [out / "model.onnx"] * onnx
+    console.print(f"{accuracy}; wrote {', '.join(map(str, written))}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -85,17 +85,28 @@ def predict_cmd(
 @user_errors
 def export_cmd(
     weights: str = typer.Argument(..., help=WEIGHTS_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help="the .safetensors file to write"),
+    output: Path = typer.Option(None, "-o", "--output", help="the .safetensors file to write"),
+    onnx: Path = typer.Option(None, "--onnx", help="an ONNX file to write, checked against PyTorch in ONNX Runtime"),
 ) -> None:
-    """Write a self-describing .safetensors: weights plus network, classes and preprocessing in its header."""
+    """Write a self-describing .safetensors (weights plus network, classes and preprocessing in its
+    header) and/or an ONNX file (any batch size; input ``image``, output ``logits``)."""
     from ..weights import export
     from ..weights.load import open_weights
 
+    if output is None and onnx is None:
+        raise ValueError("say what to write: -o FILE.safetensors and/or --onnx FILE.onnx")
     model = open_weights(weights)
-    export(model, output)
     cfg = model.pretrained_cfg
-    console.print(f"wrote {output}: {model.config.name}, {len(cfg['classes'])} classes, "
-                  f"{cfg['input_size'][1]}x{cfg['input_size'][2]} input", highlight=False)
+    about = f"{model.config.name}, {len(cfg['classes'])} classes, {cfg['input_size'][1]}x{cfg['input_size'][2]} input"
+    if output is not None:
+        export(model, output)
+        console.print(f"wrote {output}: {about}", highlight=False, soft_wrap=True)
+    if onnx is not None:
+        from ..deploy.onnx import export_onnx
+
+        check = export_onnx(model, onnx)
+        console.print(f"wrote {onnx}: {about}, opset {check.opset}; ONNX Runtime matches PyTorch to "
+                      f"{check.max_rel_diff:.1e} of the largest logit", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -62,6 +62,7 @@ class InceptionNet(nn.Module):
         self.in_chans = 0  # channels of the first stage's first conv (found by _set_trunk)
         self.size_rule = SizeRule()  # input sides the trunk takes, in train and eval mode alike
         self.grad_checkpointing = False
+        self.frozen: list[str] = []  # stages (and aux heads) that do not learn: see freeze()
         self.pretrained_cfg: dict = {}  # timm's keys; create_model fills it, weights add their own
 
     # --- construction helpers -------------------------------------------------------------
@@ -196,6 +197,33 @@ class InceptionNet(nn.Module):
             blocks += [(rf"^{aux}\.", group) for tap, aux in self.aux_taps.items() if tap == name]
             level += name in levels
         return {"stem": "|".join(rf"^{name}\." for name in self.stem) or None, "blocks": blocks}
+
+    def freeze(self, train_stages: int | None) -> list[str]:
+        """Let only the last ``train_stages`` trunk stages with weights learn (pooling stages between
+        them too), with the aux heads that tap them and the classifier (fine-tuning); ``None`` lets
+        everything learn again. Frozen stages stop requiring gradients and keep their BatchNorm
+        statistics: they stay in eval mode under ``train()``. Returns the names of the stages that learn."""
+        weighted = [name for name in self.trunk if any(True for _ in getattr(self, name).parameters())]
+        if train_stages is not None and not 0 <= train_stages <= len(weighted):
+            raise ValueError(f"train_stages must be between 0 and the {len(weighted)} stages with weights of "
+                             f"{type(self).__name__}, got {train_stages}")
+        if train_stages is None:
+            learning = list(self.trunk)
+        else:
+            learning = self.trunk[self.trunk.index(weighted[-train_stages]):] if train_stages else []
+        self.frozen = [name for name in self.trunk if name not in learning]
+        self.frozen += [aux for tap, aux in self.aux_taps.items() if tap in self.frozen]
+        for name, module in self.named_children():
+            module.requires_grad_(name not in self.frozen)
+        self.train(self.training)
+        return list(learning)
+
+    def train(self, mode: bool = True) -> InceptionNet:
+        """``nn.Module.train``, leaving frozen stages (see :meth:`freeze`) in eval mode."""
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self, name).eval()
+        return self
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names to keep out of weight decay beyond 1-d ones (biases, BatchNorm), which

@@ -3,10 +3,13 @@ network's constructor arguments and the data."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ..data import DataSplits, load_data
-from ..models import model_config
+from ..models import create_model, model_config
+from ..weights.preprocessing import Preprocessing
 from .recipes import Recipe, get_recipe
 
 
@@ -18,6 +21,8 @@ class TrainConfig:
 
     model: str | None = None  # None: googlenet_cifar
     model_kwargs: dict = field(default_factory=dict)
+    weights: str | None = None  # start from these weights (a tag, file or run, as create_model takes); None: random
+    train_stages: int | None = None  # only the last N trunk stages with weights (and the head) learn; None: all
     input_size: tuple[int, int, int] | None = None  # (C, H, W) images are resized to; None: the model's
     data: str | None = None  # None: the embedded digits; a folder or file is saved as an absolute path
     recipe: str | None = None  # None: fast
@@ -46,8 +51,14 @@ MAY_CHANGE = ("epochs", "device", "workers", "download", "progress")  # besides 
 
 
 def data_size(config: TrainConfig) -> tuple[int, int, int]:
-    """(C, H, W) of the run's images: ``input_size`` or the network's, with the channels it is built for."""
-    size = tuple(config.input_size) if config.input_size else model_config(config.model).input_size
+    """(C, H, W) of the run's images: ``input_size``, or the weights' (``weights``) or network's, with
+    the channels it is built for."""
+    if config.input_size:
+        size = tuple(config.input_size)
+    elif config.weights:
+        size = weights_preprocessing(config.model, config.weights).input_size
+    else:
+        size = model_config(config.model).input_size
     in_chans = config.model_kwargs.get("in_chans", size[0])
     return (in_chans, size[1], size[2])
 
@@ -68,8 +79,27 @@ def recipe_of(config: TrainConfig) -> Recipe:
 
 
 def load_splits(config: TrainConfig) -> DataSplits:
-    """The run's data, sized and normalised for its network."""
+    """The run's data, sized and normalised for its network (or, with ``weights``, as the weights expect)."""
     cfg = model_config(config.model)
-    return load_data(config.data, data_size(config), mean=cfg.mean, std=cfg.std, augment=config.augment,
-                     seed=config.seed, download=config.download, crop_pct=cfg.crop_pct,
-                     interpolation=cfg.interpolation)
+    mean, std, crop_pct, interpolation = cfg.mean, cfg.std, cfg.crop_pct, cfg.interpolation
+    if config.weights:
+        prep = weights_preprocessing(config.model, config.weights)
+        if prep.value_range != (0.0, 1.0) or prep.colour == "BGR":
+            raise ValueError(f"weights {config.weights} expect {prep.describe()}: the data sets here give RGB in "
+                             f"[0, 1]; build the data with that preprocessing and pass it to fit(config, data=...)")
+        mean, std, crop_pct, interpolation = prep.mean, prep.std, prep.crop_pct, prep.interpolation
+    return load_data(config.data, data_size(config), mean=mean, std=std, augment=config.augment,
+                     seed=config.seed, download=config.download, crop_pct=crop_pct, interpolation=interpolation)
+
+
+def weights_preprocessing(model: str, weights: str) -> Preprocessing:
+    """What images ``model`` with ``weights`` expects (the weights' own preprocessing)."""
+    path = Path(weights).expanduser()
+    return _preprocessing(model, weights, path.stat().st_mtime_ns if path.is_file() else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _preprocessing(model: str, weights: str, version: int) -> Preprocessing:
+    from ..weights.load import preprocessing_of
+
+    return preprocessing_of(create_model(model, weights=weights))

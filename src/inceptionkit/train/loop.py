@@ -95,16 +95,17 @@ class Run:
 
 
 def fit(config: TrainConfig, resume: str | Path | None = None,
-        report: Callable[[Progress], None] | None = None) -> dict:
+        report: Callable[[Progress], None] | None = None, *, data: DataSplits | None = None) -> dict:
     """Train as ``config`` says (or continue the run in ``resume``); return the metrics written to metrics.json.
 
     A resumed run keeps its settings: ``config`` may change only :data:`~.config.MAY_CHANGE` and
     where the data is (the same classes); see :func:`~.resume.resumed_config`. ``config`` itself is
-    left as it is. ``report`` receives a :class:`Progress` during and after each epoch.
+    left as it is. ``report`` receives a :class:`Progress` during and after each epoch. ``data``:
+    splits built by the caller (any datasets of (image tensor, label)) instead of ``config.data``'s.
     """
     info = distributed.setup(config.device)
     try:
-        run = prepare(config, info, resume, report)
+        run = prepare(config, info, resume, report, data)
         with contextlib.closing(run.board):
             for epoch in range(run.start_epoch, run.config.epochs):
                 metrics = train_one_epoch(run, epoch)
@@ -116,18 +117,22 @@ def fit(config: TrainConfig, resume: str | Path | None = None,
 
 
 def prepare(config: TrainConfig, info: distributed.DistInfo, resume: str | Path | None = None,
-            report: Callable[[Progress], None] | None = None) -> Run:
+            report: Callable[[Progress], None] | None = None, data: DataSplits | None = None) -> Run:
     """Resolve and check the config, load the data, build the network, its loaders and optimizer, open
     the run folder and (resuming) put everything back where the last checkpoint left it."""
     started, data_given = time.perf_counter(), config.data is not None
+    if data is not None and config.input_size is None and resume is None:
+        config = replace(config, input_size=tuple(data.input_size))
     config, resumed = resolve(config, info, resume)
     recipe = recipe_of(config)
     check_trainable(config)
     seed_everything(config.seed)
-    if resumed is None:
+    if data is None and resumed is None:
         data = distributed.rank0_first(lambda: load_splits(config), info)
-    else:
+    elif data is None:
         data = distributed.rank0_first(lambda: load_run_data(config, resumed.meta.get("classes"), data_given), info)
+    elif resumed is not None and resumed.meta.get("classes") not in (None, list(data.classes)):
+        raise ValueError(f"the data's classes {list(data.classes)} differ from the run's {resumed.meta['classes']}")
     check_one_batch(len(data.train), recipe.batch_size, info.world_size, resumed is not None)
     kwargs = network_kwargs(config, data.num_classes)
     model = build_model(config, kwargs, info)
@@ -136,8 +141,8 @@ def prepare(config: TrainConfig, info: distributed.DistInfo, resume: str | Path 
     optimizer = build_optimizer(recipe, model)
     amp = resolve_amp(config.amp, info.device)
     meta = dict(model=config.model, model_kwargs=kwargs, classes=data.classes,
-                preprocessing=run_preprocessing(config, data).to_dict(), data=data.name, recipe=asdict(recipe),
-                config=asdict(config))
+                preprocessing=run_preprocessing(config, data, model).to_dict(), data=data.name,
+                recipe=asdict(recipe), config=asdict(config))
     run = Run(config=config, recipe=recipe, info=info, amp=amp, data=data, model=model, net=model, sampler=sampler,
               train_loader=train_loader, val_loader=val_loader, steps=steps, optimizer=optimizer,
               scheduler=build_scheduler(recipe, optimizer, steps, recipe.epochs),
@@ -343,8 +348,11 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def build_model(config: TrainConfig, kwargs: dict, info: distributed.DistInfo) -> nn.Module:
-    """The network on its device (SyncBatchNorm across GPUs under torchrun), channels_last if asked."""
-    model = create_model(config.model, **kwargs).to(info.device)
+    """The network on its device, from ``config.weights`` if given, with only its last ``train_stages``
+    learning if set (SyncBatchNorm across GPUs under torchrun), channels_last if asked."""
+    model = create_model(config.model, weights=config.weights, **kwargs).to(info.device)
+    if config.train_stages is not None:
+        model.freeze(config.train_stages)
     if info.distributed and info.device.type == "cuda":  # BN statistics over the global batch (SyncBN is GPU-only)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if config.channels_last:
@@ -373,9 +381,14 @@ def open_run_folder(config: TrainConfig, info: distributed.DistInfo) -> _Board:
     return _Board(Path(config.out) if info.is_main else None)
 
 
-def run_preprocessing(config: TrainConfig, data: DataSplits) -> Preprocessing:
+def run_preprocessing(config: TrainConfig, data: DataSplits, model: nn.Module) -> Preprocessing:
     """What the run's network expects of a new image, as its evaluation data was prepared: resized to the
-    input size (folders: the shorter side to H / crop_pct, then the centre crop), normalised as trained."""
+    input size (folders: the shorter side to H / crop_pct, then the centre crop), normalised as trained;
+    a run from weights keeps the weights' preprocessing."""
+    if config.weights:
+        from ..weights.load import preprocessing_of
+
+        return preprocessing_of(model)
     cfg = model_config(config.model)
     crop_pct = cfg.crop_pct if isinstance(data.val, ImageFiles) else 1.0
     return Preprocessing.from_crop_pct(data.input_size, crop_pct, interpolation=cfg.interpolation, mean=data.mean,

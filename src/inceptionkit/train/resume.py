@@ -48,7 +48,8 @@ def _differences(config: TrainConfig, saved: TrainConfig, meta: dict) -> list[st
     run_lr = saved.lr if saved.lr is not None else meta.get("recipe", {}).get("lr")
     kept = {"recipe": saved.recipe, "batch_size": saved.batch_size, "lr": run_lr, "amp": saved.amp,
             "channels_last": saved.channels_last, "seed": saved.seed, "augment": saved.augment,
-            "max_steps": saved.max_steps, "input_size": data_size(saved)}
+            "max_steps": saved.max_steps, "input_size": data_size(saved), "weights": saved.weights,
+            "train_stages": saved.train_stages}
     differ = []
     if config.model is not None and config.model != saved.model:
         differ.append(f"{config.model} (the run trains {saved.model})")

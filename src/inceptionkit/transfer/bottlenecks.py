@@ -57,6 +57,17 @@ class Bottlenecks:
     computed: int
     reused: int
 
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def dim(self) -> int:
+        return self.features.shape[1]
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and labels of the rows in ``index`` (what training a head draws each step)."""
+        return self.features[index], self.labels[index]
+
 
 @torch.no_grad()
 def bottlenecks(
