@@ -14,7 +14,7 @@ from .cifar import load_cifar10
 from .digits import load_digits_splits
 from .fer import load_fer2013
 from .folder import ImageFiles, check_image, load_folder, open_image
-from .splits import DataSplits, ImageTensors, stratified_split
+from .splits import DataSplits, ImageTensors, data_splits, stratified_split
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "check_image",
     "open_image",
     "data_location",
+    "data_splits",
     "load_cifar10",
     "load_data",
     "load_digits_splits",
