@@ -54,12 +54,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float = 1e-4
     was_training = model.training
     model.eval()
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's notes on deprecated paths it does not take
-            program = torch.onnx.export(
-                model, (example.to(param.device, param.dtype),), None, dynamo=True, verbose=False,
-                input_names=["image"], output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
-        proto = program.model_proto
+        proto = onnx_proto(model, example.to(param.device, param.dtype))
         cfg = getattr(model, "pretrained_cfg", None) or {}
         config = getattr(model, "config", None)
         classes = cfg.get("classes") or [str(i) for i in range(getattr(model, "num_classes", 0))]
@@ -84,14 +79,27 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float = 1e-4
     return OnnxExport(path, diff, rel, opset)
 
 
-def session(model: str | os.PathLike | bytes, threads: int | None = None):
-    """An ONNX Runtime CPU inference session on a file (or its bytes), all graph optimizations on."""
+def onnx_proto(model: nn.Module, example: torch.Tensor):
+    """``torch.onnx.export`` (the torch.export-based exporter) of a module in its current mode, quietly:
+    an ONNX ModelProto with input ``image`` (dynamic batch) and output ``logits``."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on deprecated paths it does not take
+        program = torch.onnx.export(model, (example,), None, dynamo=True, verbose=False, input_names=["image"],
+                                    output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return program.model_proto
+
+
+def session(model: str | os.PathLike | bytes, threads: int | None = None, spin: bool = True):
+    """An ONNX Runtime CPU inference session on a file (or its bytes), all graph optimizations on.
+    ``spin=False`` keeps its idle threads from spinning (fair when other work shares the cores)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 

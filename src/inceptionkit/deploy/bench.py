@@ -1,0 +1,251 @@
+"""Inference speed, ours against the peers', measured in one process on the same weights.
+
+The peers are what people run today: torchvision's googlenet and inception_v3 (eager NCHW and
+channels_last, ``torch.compile``, its quantized int8 models, bf16 autocast), timm's inception_v3,
+inception_v4 and inception_resnet_v2, and ONNX Runtime (fp32, and int8 from its own quantizer) on
+the peer's own export. The peer network is built with random weights and BatchNorm statistics
+re-estimated on random images; our network gets the same weights, converted. Every variant runs
+once to warm up, then all take turns for ``repeats`` rounds; the median time counts.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..cost.summary import summary
+from ..models import create_model
+from ..train.precision import cpu_supports_bf16
+from ..weights.convert import convert
+from .onnx import onnx_proto, session
+from .optimize import optimize, quantize_int8
+
+PEERS = {  # our network -> the peers' builders that have it
+    "googlenet": ("torchvision",),
+    "inception_v3": ("torchvision", "timm"),
+    "inception_v4": ("timm",),
+    "inception_resnet_v2": ("timm",),
+}
+OUR_KWARGS = {("googlenet", "torchvision"): {"variant": "torchvision"}}
+
+
+@dataclass
+class Variant:
+    """One way to run the network: who provides it, its precision, and the call."""
+
+    name: str
+    family: str  # "inceptionkit" or the peer ("torchvision", "timm", "onnxruntime")
+    dtype: str
+    run: Callable[[torch.Tensor], object]
+
+
+@dataclass
+class Timing:
+    variant: str
+    family: str
+    dtype: str
+    batch: int
+    images_per_s: float
+    gflops: float  # achieved: 2 x multiply-adds per image x images per second
+
+
+def reestimate_batchnorm(model: nn.Module, input_size: tuple[int, int, int], batches: int = 8, batch: int = 16,
+                         seed: int = 0) -> nn.Module:
+    """BatchNorm statistics of a randomly initialised network measured on random images (cumulative
+    averages), so that its activations and logits have realistic ranges; eval mode on return."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(batch, *input_size, generator=generator))
+    return model.eval()
+
+
+def peer_model(name: str, peer: str) -> nn.Module:
+    """The peer's network, randomly initialised as its library does, without aux heads, BN re-estimated."""
+    torch.manual_seed(0)
+    if peer == "torchvision":
+        import torchvision
+
+        build = getattr(torchvision.models, name)
+        model = build(weights=None, aux_logits=False, init_weights=True, transform_input=False)
+    elif peer == "timm":
+        import timm
+
+        model = timm.create_model(name, pretrained=False)
+    else:
+        raise ValueError(f"unknown peer {peer!r}")
+    size = create_model(name, **OUR_KWARGS.get((name, peer), {})).pretrained_cfg["input_size"]
+    return reestimate_batchnorm(model, tuple(size))
+
+
+def ours_like(name: str, peer_net: nn.Module, peer: str) -> nn.Module:
+    """Our network holding the peer's weights."""
+    model = create_model(name, aux_logits=False, **OUR_KWARGS.get((name, peer), {}))
+    model.load_state_dict(convert(peer_net.state_dict(), name, peer))
+    return model.eval()
+
+
+def torchvision_int8(name: str, peer_net: nn.Module, calibration: list[torch.Tensor]) -> nn.Module:
+    """torchvision's quantizable network with the peer's weights, fused and quantized (x86 backend)
+    by eager post-training quantization, as torchvision's own recipe does."""
+    import torchvision.models.quantization as tvq
+
+    kwargs = dict(weights=None, quantize=False, aux_logits=False, init_weights=False, transform_input=False)
+    model = getattr(tvq, name)(**kwargs)
+    model.load_state_dict(peer_net.state_dict(), strict=False)
+    model.eval().fuse_model(is_qat=False)
+    torch.backends.quantized.engine = "x86"
+    model.qconfig = torch.ao.quantization.get_default_qconfig("x86")
+    torch.ao.quantization.prepare(model, inplace=True)
+    with torch.no_grad():
+        for batch in calibration:
+            model(batch)
+    return torch.ao.quantization.convert(model, inplace=True)
+
+
+def _onnx_variant(proto_model: nn.Module, example: torch.Tensor, folder: Path, label: str, threads: int,
+                  calibration: list[torch.Tensor] | None = None):
+    path = folder / f"{label}.onnx"
+    path.write_bytes(onnx_proto(proto_model.eval(), example[:2]).SerializeToString())
+    if calibration is not None:
+        path = quantize_int8(path, calibration, folder / f"{label}.int8.onnx")
+    runtime = session(path, threads, spin=False)
+    return lambda x: runtime.run(None, {"image": x.numpy()})[0]
+
+
+def _eager(model: nn.Module, channels_last: bool = False, autocast: bool = False):
+    model = model.to(memory_format=torch.channels_last) if channels_last else model
+
+    def run(x: torch.Tensor):
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+            return model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+
+    return run
+
+
+def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onnxruntime"),
+             dtypes: tuple[str, ...] = ("fp32", "int8"), compile: bool = True, threads: int | None = None,
+             calibration: list[torch.Tensor] | None = None) -> tuple[list[Variant], nn.Module]:
+    """Every variant of ``name`` to time: ours (optimize's paths) and the peers' in ``peers`` that have
+    the network, in ``dtypes`` ("fp32", "int8", "bf16" where the CPU has it natively). Returns them
+    and our network (with the first peer's weights, or random ones when no peer has it)."""
+    import torch._inductor.config as inductor
+
+    inductor.freezing = True  # the peers' compile gets the same frozen-weights setting as ours
+    threads = threads or torch.get_num_threads()
+    libraries = [p for p in PEERS.get(name, ()) if p in peers]
+    bf16 = "bf16" in dtypes and cpu_supports_bf16()
+    folder = Path(tempfile.mkdtemp(prefix="inceptionkit-bench-"))
+    found: list[Variant] = []
+    ours = None
+    for library in libraries:
+        peer = peer_model(name, library)
+        size = tuple(create_model(name, **OUR_KWARGS.get((name, library), {})).pretrained_cfg["input_size"])
+        example = torch.randn(2, *size)
+        calib = calibration or [torch.randn(16, *size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+        ours = ours if ours is not None else ours_like(name, peer, library)
+        if "fp32" in dtypes:
+            found += [Variant(f"{library} NCHW", library, "fp32", _eager(peer)),
+                      Variant(f"{library} channels_last", library, "fp32", _eager(peer, True))]
+            if compile:
+                compiled = torch.compile(peer.to(memory_format=torch.channels_last))
+                found.append(Variant(f"{library} compile", library, "fp32", _eager(compiled, True)))
+            if "onnxruntime" in peers:
+                found.append(Variant(f"onnxruntime ({library} export)", "onnxruntime", "fp32",
+                                     _onnx_variant(peer, example, folder, library, threads)))
+        if bf16:
+            found.append(Variant(f"{library} bf16 autocast", library, "bf16", _eager(peer, True, autocast=True)))
+        if "int8" in dtypes:
+            if library == "torchvision":
+                found.append(Variant("torchvision int8", library, "int8",
+                                     _eager(torchvision_int8(name, peer, calib))))
+            if "onnxruntime" in peers:
+                found.append(Variant(f"onnxruntime int8 ({library} export)", "onnxruntime", "int8",
+                                     _onnx_variant(peer, example, folder, library, threads, calib)))
+    if ours is None:
+        ours = create_model(name).eval()
+        reestimate_batchnorm(ours, tuple(ours.pretrained_cfg["input_size"]))
+    size = tuple(ours.pretrained_cfg["input_size"])
+    calib = calibration or [torch.randn(16, *size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    if "fp32" in dtypes:
+        found.append(Variant("inceptionkit torch", "inceptionkit", "fp32", optimize(ours, check=False)))
+        if compile:
+            found.append(Variant("inceptionkit compile", "inceptionkit", "fp32",
+                                 optimize(ours, compile=True, check=False)))
+        found.append(Variant("inceptionkit onnxruntime", "inceptionkit", "fp32",
+                             optimize(ours, backend="onnxruntime", threads=threads, spin=False, check=False)))
+    if bf16:
+        found.append(Variant("inceptionkit bf16", "inceptionkit", "bf16", optimize(ours, "bf16", check=False)))
+    if "int8" in dtypes:
+        found.append(Variant("inceptionkit int8 torch", "inceptionkit", "int8",
+                             optimize(ours, "int8", calibration=calib, check=False)))
+        found.append(Variant("inceptionkit int8 onnxruntime", "inceptionkit", "int8",
+                             optimize(ours, "int8", backend="onnxruntime", calibration=calib, threads=threads,
+                                      spin=False, check=False)))
+    return found, ours
+
+
+def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tuple[int, ...] = (1, 16), *,
+            repeats: int = 7, macs: int | None = None, seed: int = 0,
+            progress: Callable[[str], None] | None = None) -> list[Timing]:
+    """Time every variant at every batch size: one warm-up call each, then ``repeats`` rounds in which
+    every variant runs once in turn (so that a slow spell of the machine hits all alike); medians."""
+    generator = torch.Generator().manual_seed(seed)
+    timings = []
+    for batch in batches:
+        x = torch.randn(batch, *input_size, generator=generator)
+        for variant in found:
+            if progress:
+                progress(f"warm-up: {variant.name}, batch {batch}")
+            variant.run(x)
+        seconds: dict[str, list[float]] = {v.name: [] for v in found}
+        rounds = repeats if batch > 1 else repeats * 3
+        for round_ in range(rounds):
+            if progress:
+                progress(f"batch {batch}: round {round_ + 1}/{rounds}")
+            for variant in found:
+                start = time.perf_counter()
+                variant.run(x)
+                seconds[variant.name].append(time.perf_counter() - start)
+        for variant in found:
+            rate = batch / statistics.median(seconds[variant.name])
+            gflops = 2 * macs * rate / 1e9 if macs else 0.0
+            timings.append(Timing(variant.name, variant.family, variant.dtype, batch, rate, gflops))
+    return timings
+
+
+def multiply_adds(model: nn.Module) -> int:
+    """Multiply-adds of one image through the network at its own input size."""
+    return summary(model, tuple(model.pretrained_cfg["input_size"])).total_macs
+
+
+def ratios(timings: list[Timing]) -> list[dict]:
+    """For each batch and precision: our fastest variant against each peer variant of that precision
+    (bf16 against fp32 peers too), as ``{"batch", "dtype", "ours", "peer", "ratio"}`` rows."""
+    rows = []
+    for batch in sorted({t.batch for t in timings}):
+        for dtype in ("fp32", "int8", "bf16"):
+            ours = [t for t in timings if t.batch == batch and t.family == "inceptionkit" and t.dtype == dtype]
+            if not ours:
+                continue
+            best = max(ours, key=lambda t: t.images_per_s)
+            for peer in (t for t in timings if t.batch == batch and t.family != "inceptionkit" and t.dtype == dtype):
+                rows.append({"batch": batch, "dtype": dtype, "ours": best.variant, "peer": peer.variant,
+                             "ratio": best.images_per_s / peer.images_per_s})
+    return rows
+
+
+def as_json(timings: list[Timing]) -> dict:
+    return {"timings": [asdict(t) for t in timings], "ratios": ratios(timings)}

@@ -1,0 +1,241 @@
+"""``optimize(model, ...)``: an inference copy of a network computing the same function faster.
+
+BatchNorm and residual scales folded, sibling 1x1 convolutions fused (:mod:`.fuse`), then run by
+PyTorch (channels_last, inference mode, optionally ``torch.compile``; bf16 where the hardware has it)
+or by ONNX Runtime (fp32, or int8 by static post-training quantization calibrated on the user's
+images). The original network is left untouched; the result reports what was done and how far
+its outputs are from the original's.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..train.precision import cpu_supports_bf16
+from ..weights.load import preprocessing_of
+from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
+
+DTYPES = ("fp32", "bf16", "int8")
+BACKENDS = ("torch", "onnxruntime")
+
+
+@dataclass
+class Optimization:
+    """What :func:`optimize` did, and how the result compares with the original on a check batch."""
+
+    dtype: str
+    backend: str
+    folded_batchnorms: int = 0
+    folded_scales: int = 0
+    merged_convs: int = 0
+    channels_last: bool = False
+    compiled: bool = False
+    max_rel_diff: float | None = None  # max |optimized - original| / max |original| on the check batch
+    top1_agreement: float | None = None  # share of calibration images whose top-1 class is unchanged (int8)
+    notes: list[str] = field(default_factory=list)
+
+
+class InferenceModel(nn.Module):
+    """An optimized network: call it on a preprocessed batch (N x C x H x W float tensor) for logits.
+    ``optimization`` says what was done; ``pretrained_cfg`` and ``preprocessing`` are the original's."""
+
+    def __init__(self, run, optimization: Optimization, source: nn.Module):
+        super().__init__()
+        self.run = run
+        self.optimization = optimization
+        self.pretrained_cfg = dict(getattr(source, "pretrained_cfg", {}) or {})
+        self.preprocessing = preprocessing_of(source)
+        self.config = getattr(source, "config", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+
+def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backend: str = "torch",
+             compile: bool = False, calibration: Iterable[torch.Tensor] | torch.Tensor | None = None,
+             threads: int | None = None, spin: bool = True, check: bool = True) -> InferenceModel:
+    """An inference copy of ``model`` (eval mode) that computes the same function.
+
+    ``dtype``: "fp32"; "bf16" (PyTorch backend, where the hardware computes bf16 natively: a GPU, or a
+    CPU with AVX512-BF16 or AMX); "int8" (static post-training quantization calibrated on
+    ``calibration``, a batch or an iterable of preprocessed batches of the user's images: with the
+    torch backend torchao's x86 quantizer compiled by Inductor, with onnxruntime its quantizer).
+    ``fuse``: fold BatchNorm and residual scales and merge sibling 1x1 convolutions. ``backend``:
+    "torch" (channels_last; ``compile`` adds ``torch.compile``) or "onnxruntime" (``threads``: its
+    intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the cores). ``check``: compare with the original on a batch (the report's ``max_rel_diff``,
+    and for int8 the top-1 agreement on the calibration images).
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    param = next(model.parameters())
+    if dtype == "int8" and calibration is None:
+        raise ValueError("int8 needs calibration: a few batches of your own preprocessed images")
+    if dtype == "bf16":
+        if backend != "torch":
+            raise ValueError("bf16 runs in PyTorch: pass backend='torch'")
+        if not _native_bf16(param.device):
+            raise ValueError("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 "
+                             "would run emulated, slower than fp32; use fp32 or int8")
+    net = copy.deepcopy(model).eval()
+    net.requires_grad_(False)
+    report = Optimization(dtype, backend)
+    batches = _batches(calibration) if calibration is not None else None
+    if fuse:
+        report.folded_batchnorms = fold_batchnorm(net)
+        report.folded_scales = fold_residual_scales(net)
+        if backend == "torch" and dtype != "int8":
+            # not for ONNX Runtime: its Split is not in its blocked (NCHWc) layout, and the reorders
+            # around it cost more than the one wider convolution saves (docs/benchmarks.md)
+            report.merged_convs = fuse_sibling_convs(net)
+    if backend == "torch" and dtype == "int8":
+        run = _torch_int8_runner(net, batches, report)
+    elif backend == "torch":
+        run = _torch_runner(net, dtype, compile, report)
+    else:
+        run = _onnx_runner(net, dtype, batches, threads, spin, report)
+    optimized = InferenceModel(run, report, model)
+    if check:
+        _compare(model, optimized, report, _batches(calibration) if calibration is not None else None)
+    return optimized
+
+
+def _native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return cpu_supports_bf16()
+
+
+def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimization):
+    device = next(net.parameters()).device
+    net = net.to(memory_format=torch.channels_last)
+    if dtype == "bf16":
+        net = net.to(torch.bfloat16)
+    report.channels_last = True
+    forward = net
+    if compile:
+        forward = torch.compile(net)
+        report.compiled = True
+    cast = torch.bfloat16 if dtype == "bf16" else torch.float32
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            x = x.to(device, cast).contiguous(memory_format=torch.channels_last)
+            return forward(x).float()
+
+    run.module = net  # what runs, for inspection
+    return run
+
+
+def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], report: Optimization):
+    """PyTorch's own int8 path on x86: the network captured by ``torch.export``, quantized by
+    torchao's X86InductorQuantizer (int8 weights per channel, uint8 activations, calibrated on
+    ``batches``), then compiled by Inductor with frozen weights (oneDNN int8 kernels, VNNI/AMX)."""
+    try:
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as exc:
+        raise ValueError("int8 with backend='torch' needs torchao (pip install torchao); or use "
+                         "backend='onnxruntime'") from exc
+    import torch._inductor.config as inductor
+
+    example = batches[0][:2].float()
+    graph = torch.export.export(net.float().cpu(), (example,),
+                                dynamic_shapes=({0: torch.export.Dim("batch")},)).module()
+    quantizer = x86.X86InductorQuantizer()
+    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for batch in batches:
+            prepared(batch.float().cpu())
+    quantized = convert_pt2e(prepared)
+    inductor.freezing = True  # weights become constants: prepacked int8 kernels
+    compiled = torch.compile(quantized)
+    report.compiled = True
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return compiled(x.detach().float().cpu())
+
+    run.module = quantized
+    return run
+
+
+def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None, threads: int | None,
+                 spin: bool, report: Optimization):
+    from .onnx import export_onnx, session
+
+    folder = Path(tempfile.mkdtemp(prefix="inceptionkit-onnx-"))
+    path = export_onnx(net.float().cpu(), folder / "model.onnx").path
+    if dtype == "int8":
+        path = quantize_int8(path, batches, folder / "model.int8.onnx")
+    runtime = session(path, threads, spin)
+    name = runtime.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        out = runtime.run(None, {name: x.detach().float().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(out)
+
+    run.session, run.path = runtime, path
+    return run
+
+
+def quantize_int8(path: Path, batches: list[torch.Tensor], out: Path) -> Path:
+    """ONNX Runtime's static quantization of an fp32 ONNX file: QDQ format, int8 weights per channel,
+    uint8 activations calibrated (min-max) on ``batches``."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"image": b.float().cpu().numpy()} for b in batches])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    prepared = out.with_name(out.stem + ".pre.onnx")
+    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
+    quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return out
+
+
+def _batches(calibration) -> list[torch.Tensor]:
+    if isinstance(calibration, torch.Tensor):
+        return [calibration]
+    return [b[0] if isinstance(b, (tuple, list)) else b for b in calibration]
+
+
+@torch.no_grad()
+def _compare(model: nn.Module, optimized: InferenceModel, report: Optimization,
+             batches: list[torch.Tensor] | None) -> None:
+    was_training = model.training
+    model.eval()
+    try:
+        if batches is None:
+            size = optimized.preprocessing.input_size
+            batches = [torch.randn(4, *size, generator=torch.Generator().manual_seed(0))]
+        param = next(model.parameters())
+        expected = [model(b.to(param.device, param.dtype)).float().cpu() for b in batches]
+    finally:
+        model.train(was_training)
+    got = [optimized(b).float().cpu() for b in batches]
+    expected_all, got_all = torch.cat(expected), torch.cat(got)
+    report.max_rel_diff = float((got_all - expected_all).abs().max() / expected_all.abs().max().clamp_min(1e-12))
+    if report.dtype != "fp32":
+        report.top1_agreement = float((got_all.argmax(1) == expected_all.argmax(1)).float().mean())
+
+
+def agreement(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
+    """Share of rows whose top-1 class is the same in two logit arrays."""
+    a, b = torch.as_tensor(a), torch.as_tensor(b)
+    return float((a.argmax(1) == b.argmax(1)).float().mean())
