@@ -87,6 +87,9 @@ def export_cmd(
     weights: str = typer.Argument(..., help=WEIGHTS_HELP),
     output: Path = typer.Option(None, "-o", "--output", help="the .safetensors file to write"),
     onnx: Path = typer.Option(None, "--onnx", help="an ONNX file to write, checked against PyTorch in ONNX Runtime"),
+    int8: bool = typer.Option(False, "--int8", help="quantize the ONNX file to int8 (needs --calibrate)"),
+    calibrate: str = typer.Option(None, "--calibrate", help="int8 calibration images: digits or a folder"),
+    calibration_images: int = typer.Option(256, "--calibration-images", help="how many images calibrate int8"),
 ) -> None:
     """Write a self-describing .safetensors (weights plus network, classes and preprocessing in its
     header) and/or an ONNX file (any batch size; input ``image``, output ``logits``)."""
@@ -95,13 +98,23 @@ def export_cmd(
 
     if output is None and onnx is None:
         raise ValueError("say what to write: -o FILE.safetensors and/or --onnx FILE.onnx")
+    if int8 and (onnx is None or calibrate is None):
+        raise ValueError("--int8 quantizes the ONNX file: give --onnx FILE.onnx and --calibrate digits|FOLDER")
     model = open_weights(weights)
     cfg = model.pretrained_cfg
     about = f"{model.config.name}, {len(cfg['classes'])} classes, {cfg['input_size'][1]}x{cfg['input_size'][2]} input"
     if output is not None:
         export(model, output)
         console.print(f"wrote {output}: {about}", highlight=False, soft_wrap=True)
-    if onnx is not None:
+    if onnx is not None and int8:
+        from ..deploy.quantize import export_onnx_int8, load_calibration
+        from ..weights.load import preprocessing_of
+
+        batches = load_calibration(calibrate, preprocessing_of(model), calibration_images)
+        check = export_onnx_int8(model, onnx, batches)
+        console.print(f"wrote {onnx}: {about}, int8 (calibrated on {check['images']} images); top-1 agrees with "
+                      f"PyTorch fp32 on {check['top1_agreement']:.1%} of them", highlight=False, soft_wrap=True)
+    elif onnx is not None:
         from ..deploy.onnx import export_onnx
 
         check = export_onnx(model, onnx)

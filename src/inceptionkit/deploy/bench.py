@@ -25,7 +25,8 @@ from ..models import create_model
 from ..train.precision import cpu_supports_bf16
 from ..weights.convert import convert
 from .onnx import onnx_proto, session
-from .optimize import optimize, quantize_int8
+from .optimize import optimize
+from .quantize import quantize_onnx
 
 PEERS = {  # our network -> the peers' builders that have it
     "googlenet": ("torchvision",),
@@ -120,7 +121,7 @@ def _onnx_variant(proto_model: nn.Module, example: torch.Tensor, folder: Path, l
     path = folder / f"{label}.onnx"
     path.write_bytes(onnx_proto(proto_model.eval(), example[:2]).SerializeToString())
     if calibration is not None:
-        path = quantize_int8(path, calibration, folder / f"{label}.int8.onnx")
+        path = quantize_onnx(path, calibration, folder / f"{label}.int8.onnx")
     runtime = session(path, threads, spin=False)
     return lambda x: runtime.run(None, {"image": x.numpy()})[0]
 
@@ -160,7 +161,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
             found += [Variant(f"{library} NCHW", library, "fp32", _eager(peer)),
                       Variant(f"{library} channels_last", library, "fp32", _eager(peer, True))]
             if compile:
-                compiled = torch.compile(peer.to(memory_format=torch.channels_last))
+                compiled = torch.compile(peer.to(memory_format=torch.channels_last), dynamic=False)
                 found.append(Variant(f"{library} compile", library, "fp32", _eager(compiled, True)))
             if "onnxruntime" in peers:
                 found.append(Variant(f"onnxruntime ({library} export)", "onnxruntime", "fp32",
@@ -175,10 +176,19 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
                 found.append(Variant(f"onnxruntime int8 ({library} export)", "onnxruntime", "int8",
                                      _onnx_variant(peer, example, folder, library, threads, calib)))
     if ours is None:
+        torch.manual_seed(0)
         ours = create_model(name).eval()
         reestimate_batchnorm(ours, tuple(ours.pretrained_cfg["input_size"]))
     size = tuple(ours.pretrained_cfg["input_size"])
     calib = calibration or [torch.randn(16, *size, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    if not libraries and "onnxruntime" in peers:  # no library has it: ONNX Runtime on its plain export
+        example = torch.randn(2, *size)
+        if "fp32" in dtypes:
+            found.append(Variant("onnxruntime (plain export)", "onnxruntime", "fp32",
+                                 _onnx_variant(ours, example, folder, "plain", threads)))
+        if "int8" in dtypes:
+            found.append(Variant("onnxruntime int8 (plain export)", "onnxruntime", "int8",
+                                 _onnx_variant(ours, example, folder, "plain", threads, calib)))
     if "fp32" in dtypes:
         found.append(Variant("inceptionkit torch", "inceptionkit", "fp32", optimize(ours, check=False)))
         if compile:

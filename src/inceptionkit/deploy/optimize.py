@@ -22,6 +22,7 @@ from torch import nn
 from ..train.precision import cpu_supports_bf16
 from ..weights.load import preprocessing_of
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
+from .quantize import calibration_batches, quantize_onnx, torch_int8
 
 DTYPES = ("fp32", "bf16", "int8")
 BACKENDS = ("torch", "onnxruntime")
@@ -70,7 +71,8 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     torch backend torchao's x86 quantizer compiled by Inductor, with onnxruntime its quantizer).
     ``fuse``: fold BatchNorm and residual scales and merge sibling 1x1 convolutions. ``backend``:
     "torch" (channels_last; ``compile`` adds ``torch.compile``) or "onnxruntime" (``threads``: its
-    intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the cores). ``check``: compare with the original on a batch (the report's ``max_rel_diff``,
+    intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the cores). ``check``:
+    compare with the original on a batch (the report's ``max_rel_diff``,
     and for int8 the top-1 agreement on the calibration images).
     """
     if dtype not in DTYPES:
@@ -89,7 +91,7 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     net = copy.deepcopy(model).eval()
     net.requires_grad_(False)
     report = Optimization(dtype, backend)
-    batches = _batches(calibration) if calibration is not None else None
+    batches = calibration_batches(calibration) if calibration is not None else None
     if fuse:
         report.folded_batchnorms = fold_batchnorm(net)
         report.folded_scales = fold_residual_scales(net)
@@ -105,7 +107,7 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
         run = _onnx_runner(net, dtype, batches, threads, spin, report)
     optimized = InferenceModel(run, report, model)
     if check:
-        _compare(model, optimized, report, _batches(calibration) if calibration is not None else None)
+        _compare(model, optimized, report, calibration_batches(calibration) if calibration is not None else None)
     return optimized
 
 
@@ -123,7 +125,7 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
     report.channels_last = True
     forward = net
     if compile:
-        forward = torch.compile(net)
+        forward = torch.compile(net, dynamic=False)
         report.compiled = True
     cast = torch.bfloat16 if dtype == "bf16" else torch.float32
 
@@ -137,29 +139,7 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
 
 
 def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], report: Optimization):
-    """PyTorch's own int8 path on x86: the network captured by ``torch.export``, quantized by
-    torchao's X86InductorQuantizer (int8 weights per channel, uint8 activations, calibrated on
-    ``batches``), then compiled by Inductor with frozen weights (oneDNN int8 kernels, VNNI/AMX)."""
-    try:
-        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
-        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-    except ImportError as exc:
-        raise ValueError("int8 with backend='torch' needs torchao (pip install torchao); or use "
-                         "backend='onnxruntime'") from exc
-    import torch._inductor.config as inductor
-
-    example = batches[0][:2].float()
-    graph = torch.export.export(net.float().cpu(), (example,),
-                                dynamic_shapes=({0: torch.export.Dim("batch")},)).module()
-    quantizer = x86.X86InductorQuantizer()
-    quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
-    prepared = prepare_pt2e(graph, quantizer)
-    with torch.no_grad():
-        for batch in batches:
-            prepared(batch.float().cpu())
-    quantized = convert_pt2e(prepared)
-    inductor.freezing = True  # weights become constants: prepacked int8 kernels
-    compiled = torch.compile(quantized)
+    compiled, quantized = torch_int8(net, batches)
     report.compiled = True
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -177,7 +157,7 @@ def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
     folder = Path(tempfile.mkdtemp(prefix="inceptionkit-onnx-"))
     path = export_onnx(net.float().cpu(), folder / "model.onnx").path
     if dtype == "int8":
-        path = quantize_int8(path, batches, folder / "model.int8.onnx")
+        path = quantize_onnx(path, batches, folder / "model.int8.onnx")
     runtime = session(path, threads, spin)
     name = runtime.get_inputs()[0].name
 
@@ -187,32 +167,6 @@ def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
 
     run.session, run.path = runtime, path
     return run
-
-
-def quantize_int8(path: Path, batches: list[torch.Tensor], out: Path) -> Path:
-    """ONNX Runtime's static quantization of an fp32 ONNX file: QDQ format, int8 weights per channel,
-    uint8 activations calibrated (min-max) on ``batches``."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{"image": b.float().cpu().numpy()} for b in batches])
-
-        def get_next(self):
-            return next(self.items, None)
-
-    prepared = out.with_name(out.stem + ".pre.onnx")
-    quant_pre_process(str(path), str(prepared), skip_symbolic_shape=True)
-    quantize_static(str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    return out
-
-
-def _batches(calibration) -> list[torch.Tensor]:
-    if isinstance(calibration, torch.Tensor):
-        return [calibration]
-    return [b[0] if isinstance(b, (tuple, list)) else b for b in calibration]
 
 
 @torch.no_grad()

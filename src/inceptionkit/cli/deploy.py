@@ -1,0 +1,80 @@
+"""``inceptionkit bench``: inference speed of a network's optimized paths against torchvision, timm
+and ONNX Runtime, measured in one run."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import typer
+
+from .common import console, err_console, user_errors
+
+PEER_NAMES = ("torchvision", "timm", "onnxruntime")
+
+
+def _csv(text: str, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not items:
+        raise ValueError(f"{what} is empty")
+    if allowed is not None:
+        unknown = [item for item in items if item not in allowed]
+        if unknown:
+            raise ValueError(f"{what}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return items
+
+
+@user_errors
+def bench_cmd(
+    model: str = typer.Argument(..., help="a registered network name"),
+    batch: str = typer.Option("1,16", "--batch", help="batch sizes, comma-separated"),
+    dtype: str = typer.Option("fp32,int8", "--dtype", help="fp32, int8, bf16 (bf16 only where the CPU has it)"),
+    compare: str = typer.Option(",".join(PEER_NAMES), "--compare", help="peers: torchvision, timm, onnxruntime"),
+    compile: bool = typer.Option(True, "--compile/--no-compile", help="include torch.compile variants (slow to build)"),
+    repeats: int = typer.Option(7, "--repeats", help="timed rounds per batch size (batch 1: three times as many)"),
+    threads: int = typer.Option(None, "--threads", help="threads for PyTorch and ONNX Runtime; default: PyTorch's"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """Images/s and GFLOP/s of every way to run MODEL, ours and the peers', and our fastest against each."""
+    import torch
+
+    from ..deploy.bench import as_json as timings_json
+    from ..deploy.bench import measure, multiply_adds, ratios, variants
+    from ..models import list_models
+
+    if model not in list_models():
+        raise ValueError(f"unknown network {model!r}; choose from {', '.join(list_models())}")
+    sizes = tuple(int(b) for b in _csv(batch, "--batch"))
+    if min(sizes) < 1:
+        raise ValueError(f"batch sizes must be at least 1, got {batch}")
+    dtypes = _csv(dtype, "--dtype", ("fp32", "int8", "bf16"))
+    peers = _csv(compare, "--compare", PEER_NAMES) if compare.strip() else ()
+    if repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    if threads:
+        torch.set_num_threads(threads)
+    status = err_console.status("building the variants (torch.compile takes a minute or two)")
+    with status, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the quantizer's and compiler's notes to their developers
+        found, ours = variants(model, peers=peers, dtypes=dtypes, compile=compile, threads=threads)
+        timings = measure(found, tuple(ours.pretrained_cfg["input_size"]), sizes, repeats=repeats,
+                          macs=multiply_adds(ours), progress=lambda text: status.update(text))
+    if as_json:
+        console.print_json(json.dumps({"model": model, "threads": torch.get_num_threads(), **timings_json(timings)}))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{model}: images/s, {torch.get_num_threads()} threads (medians, variants interleaved)")
+    for column in ("batch", "variant", "dtype", "images/s", "GFLOP/s"):
+        table.add_column(column, justify="right" if column in ("batch", "images/s", "GFLOP/s") else "left")
+    for t in timings:
+        style = "bold" if t.family == "inceptionkit" else None
+        table.add_row(str(t.batch), t.variant, t.dtype, f"{t.images_per_s:.1f}", f"{t.gflops:.0f}", style=style)
+    console.print(table)
+    for row in ratios(timings):
+        console.print(f"batch {row['batch']:>3} {row['dtype']}: {row['ours']} is {row['ratio']:.2f}x "
+                      f"{row['peer']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench_cmd)
