@@ -1,0 +1,135 @@
+"""Inference rewrites and optimize(): the same function as the original network on every network
+(BatchNorm with real statistics folded, sibling 1x1 convolutions fused), int8 that keeps a trained
+network's answers, bf16 only where the hardware has it, and the original left untouched."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+import inceptionkit
+from inceptionkit import create_model, list_models
+from inceptionkit.deploy import optimize
+from inceptionkit.deploy.fuse import FusedConcat, fold_batchnorm, fold_residual_scales, fuse_sibling_convs
+from inceptionkit.train import TrainConfig, fit
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+def with_statistics(name: str, **kwargs) -> torch.nn.Module:
+    """A network whose BatchNorm layers hold non-trivial statistics and affine weights (eval mode)."""
+    torch.manual_seed(0)
+    model = create_model(name, **kwargs)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+# 1x1 convolutions merged away, counted by hand from the module tables (ARCHITECTURES.md): a module
+# whose k branches start with a 1x1 convolution merges k - 1 of them.
+# googlenet: 9 modules x 2. inception_v3: 3 x 35x35 (1x1; 1x1-5x5; 1x1-3x3-3x3) 6 + 4 x 17x17 8 +
+#   Mixed_7a (two 1x1 reduces) 1 + 2 x 8x8 4 = 19. inception_v4: mixed_4a 1 + 4 A x 2 + 7 B x 2 + 3 C x 2
+#   + Reduction-B 1 = 30. inception_resnet_v2: mixed_5b 2 + 10 block35 x 2 + 20 block17 x 1 + mixed_7a
+#   (three 1x1 reduces) 2 + 10 block8 x 1 = 54. inception_resnet_v1: 5 A x 2 + 10 B x 1 + Reduction-B
+#   (three 1x1 reduces) 2 + 5 C x 1 = 27.
+MERGED = {"googlenet": 18, "inception_v3": 19, "inception_v4": 30, "inception_resnet_v2": 54, "inception_resnet_v1": 27}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_folding_and_fusing_compute_the_same_function(name):
+    model = with_statistics(name)
+    rewritten = copy.deepcopy(model)
+    folded = fold_batchnorm(rewritten)
+    fold_residual_scales(rewritten)
+    merged = fuse_sibling_convs(rewritten)
+    assert folded == sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in rewritten.modules())
+    if name in MERGED:
+        assert merged == MERGED[name]
+    assert merged == sum(len(m.sizes) - 1 for m in rewritten.modules() if isinstance(m, FusedConcat))
+    c, h, w = model.pretrained_cfg["input_size"]
+    side = {"googlenet": 64, "bn_inception": 64}.get(name, max(h, 75) if h > 48 else h)
+    x = torch.randn(2, c, side, side if h > 48 else w)
+    with torch.no_grad():
+        assert rel(rewritten(x), model(x)) <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_resnet_v1"])
+def test_optimize_matches_the_original_and_leaves_it_untouched(name):
+    model = with_statistics(name, **({"variant": "torchvision"} if name == "googlenet" else {}))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = optimize(model)
+    assert fast.optimization.max_rel_diff <= 1e-4 and fast.optimization.channels_last
+    assert fast.optimization.folded_batchnorms > 0 and fast.optimization.merged_convs == MERGED[name]
+    x = torch.randn(3, *model.pretrained_cfg["input_size"])
+    with torch.no_grad():
+        assert rel(fast(x), model(x)) <= 1e-4
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
+    runtime = optimize(model, backend="onnxruntime")
+    assert runtime.optimization.max_rel_diff <= 1e-4 and runtime.optimization.merged_convs == 0
+    with torch.no_grad():
+        assert rel(runtime(x), model(x)) <= 1e-4
+
+
+def test_bad_requests_are_refused_with_the_reason(monkeypatch):
+    model = create_model("teaching_cifar10")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        optimize(model, "fp16")
+    with pytest.raises(ValueError, match="int8 needs calibration"):
+        optimize(model, "int8")
+    import sys
+
+    monkeypatch.setattr(sys.modules["inceptionkit.deploy.optimize"], "cpu_supports_bf16", lambda: False)
+    with pytest.raises(ValueError, match="no native bf16"):
+        optimize(model, "bf16")
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bf16")
+def test_bf16_where_the_cpu_has_it_stays_close():
+    model = with_statistics("googlenet", variant="torchvision")
+    fast = optimize(model, "bf16")
+    assert fast.optimization.max_rel_diff <= 0.05
+
+
+@pytest.fixture(scope="module")
+def digits_network(tmp_path_factory):
+    """googlenet_cifar (quarter width) trained on 16x16 digits for 6 epochs, and its test images."""
+    run = tmp_path_factory.mktemp("run") / "digits"
+    fit(TrainConfig(model="googlenet_cifar", model_kwargs={"width": 0.25}, input_size=(3, 16, 16), epochs=6,
+                    progress=False, out=str(run)))
+    from inceptionkit.data import load_data
+    from inceptionkit.weights.load import preprocessing_of
+
+    model = inceptionkit.load(run).eval()
+    prep = preprocessing_of(model)
+    data = load_data("digits", prep.input_size, mean=prep.mean, std=prep.std, augment=False)
+    test = torch.stack([data.test[i][0] for i in range(len(data.test))])
+    calibration = list(torch.stack([data.train[i][0] for i in range(256)]).split(64))
+    return model, test, calibration
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_int8_keeps_the_trained_networks_answers(digits_network, backend):
+    model, test, calibration = digits_network
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantized = optimize(model, "int8", backend=backend, calibration=calibration)
+        got = quantized(test)
+    with torch.no_grad():
+        expected = model(test)
+    agreement = (got.argmax(1) == expected.argmax(1)).float().mean().item()
+    print(f"int8 ({backend}): top-1 agrees with fp32 on {agreement:.4f} of {len(test)} test digits")
+    assert agreement >= 0.99  # measured 1.0 on both backends
+    assert quantized.optimization.top1_agreement >= 0.99  # on the calibration images
