@@ -45,6 +45,7 @@ class Variant:
     family: str  # "inceptionkit" or the peer ("torchvision", "timm", "onnxruntime")
     dtype: str
     run: Callable[[torch.Tensor], object]
+    weights: str = ""  # whose weights it holds: the peer library's (ours hold the first peer's)
 
 
 @dataclass
@@ -152,6 +153,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
     found: list[Variant] = []
     ours = None
     for library in libraries:
+        first = len(found)
         peer = peer_model(name, library)
         size = tuple(create_model(name, **OUR_KWARGS.get((name, library), {})).pretrained_cfg["input_size"])
         example = torch.randn(2, *size)
@@ -175,6 +177,9 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
             if "onnxruntime" in peers:
                 found.append(Variant(f"onnxruntime int8 ({library} export)", "onnxruntime", "int8",
                                      _onnx_variant(peer, example, folder, library, threads, calib)))
+        for variant in found[first:]:
+            variant.weights = library
+    ours_first = len(found)
     if ours is None:
         torch.manual_seed(0)
         ours = create_model(name).eval()
@@ -198,12 +203,17 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
                              optimize(ours, backend="onnxruntime", threads=threads, spin=False, check=False)))
     if bf16:
         found.append(Variant("inceptionkit bf16", "inceptionkit", "bf16", optimize(ours, "bf16", check=False)))
+        if compile:
+            found.append(Variant("inceptionkit bf16 compile", "inceptionkit", "bf16",
+                                 optimize(ours, "bf16", compile=True, check=False)))
     if "int8" in dtypes:
         found.append(Variant("inceptionkit int8 torch", "inceptionkit", "int8",
                              optimize(ours, "int8", calibration=calib, check=False)))
         found.append(Variant("inceptionkit int8 onnxruntime", "inceptionkit", "int8",
                              optimize(ours, "int8", backend="onnxruntime", calibration=calib, threads=threads,
                                       spin=False, check=False)))
+    for variant in found[ours_first:]:
+        variant.weights = libraries[0] if libraries else "inceptionkit"
     return found, ours
 
 

@@ -37,12 +37,13 @@ class OnnxExport:
     opset: int
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float = 1e-4, check_batch: int = 3,
+def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float | None = 1e-4, check_batch: int = 3,
                 seed: int = 0) -> OnnxExport:
     """Write ``model`` (eval mode; left as it was) to ``path`` as ONNX with a dynamic batch size, input
     ``image`` (N x C x H x W, preprocessed as ``preprocessing_of(model)`` says) and output ``logits``.
     ONNX Runtime then runs a random batch of ``check_batch`` images: the file is written only when its
-    output is within ``rtol`` of PyTorch's (relative to the largest logit), else :class:`ExportMismatch`."""
+    output is within ``rtol`` of PyTorch's (relative to the largest logit), else :class:`ExportMismatch`
+    (``rtol=None``: measured and reported, not enforced)."""
     import onnx
 
     path = Path(path)
@@ -70,7 +71,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float = 1e-4
     got = session(data).run(None, {"image": check.numpy().astype(np.float32)})[0]
     diff = float(np.abs(got - expected).max())
     rel = diff / max(float(np.abs(expected).max()), 1e-12)
-    if not rel <= rtol:
+    if rtol is not None and not rel <= rtol:
         raise ExportMismatch(f"ONNX Runtime's logits differ from PyTorch's by {rel:.2e} of the largest logit "
                              f"(allowed {rtol:.0e}); {path} was not written")
     onnx.checker.check_model(proto)

@@ -104,7 +104,7 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     elif backend == "torch":
         run = _torch_runner(net, dtype, compile, report)
     else:
-        run = _onnx_runner(net, dtype, batches, threads, spin, report)
+        run = _onnx_runner(net, dtype, batches, threads, spin, check, report)
     optimized = InferenceModel(run, report, model)
     if check:
         _compare(model, optimized, report, calibration_batches(calibration) if calibration is not None else None)
@@ -151,11 +151,12 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], report: Opti
 
 
 def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None, threads: int | None,
-                 spin: bool, report: Optimization):
+                 spin: bool, check: bool, report: Optimization):
     from .onnx import export_onnx, session
 
     folder = Path(tempfile.mkdtemp(prefix="inceptionkit-onnx-"))
-    path = export_onnx(net.float().cpu(), folder / "model.onnx").path
+    exported = export_onnx(net.float().cpu(), folder / "model.onnx", rtol=1e-4 if check else None)
+    path = exported.path
     if dtype == "int8":
         path = quantize_onnx(path, batches, folder / "model.int8.onnx")
     runtime = session(path, threads, spin)
