@@ -1,6 +1,8 @@
 """Retrain a network's classifier on a folder of one's own images (TensorFlow's retrain.py, for
-every network): cached bottlenecks, a new linear head trained on them, the network saved with its
-new classes and preprocessing, and a report of what was skipped and how well it does on the test split.
+every network): cached bottlenecks (or, with distortions, fresh ones each step), a new linear head
+trained on them, optional fine-tuning of the last stages through the training loop, the network
+saved with its new classes and preprocessing (and as ONNX), and a report of what was skipped and
+how well it does on the test split.
 """
 
 from __future__ import annotations
