@@ -76,6 +76,8 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
     with torch.no_grad():
         assert rel(fast(x), model(x)) <= 1e-4
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
+    plain = optimize(model, fuse=False, check=False).optimization  # folding always, merging on request
+    assert plain.merged_convs == 0 and plain.folded_batchnorms == fast.optimization.folded_batchnorms
     runtime = optimize(model, backend="onnxruntime")
     assert runtime.optimization.max_rel_diff <= 1e-4 and runtime.optimization.merged_convs == 0
     with torch.no_grad():

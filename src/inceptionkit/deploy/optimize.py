@@ -69,7 +69,8 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     CPU with AVX512-BF16 or AMX); "int8" (static post-training quantization calibrated on
     ``calibration``, a batch or an iterable of preprocessed batches of the user's images: with the
     torch backend torchao's x86 quantizer compiled by Inductor, with onnxruntime its quantizer).
-    ``fuse``: fold BatchNorm and residual scales and merge sibling 1x1 convolutions. ``backend``:
+    BatchNorm and residual scales are always folded; ``fuse`` also merges sibling 1x1 convolutions
+    (PyTorch fp32/bf16: faster at batch 1, slightly slower at 16). ``backend``:
     "torch" (channels_last; ``compile`` adds ``torch.compile``) or "onnxruntime" (``threads``: its
     intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the cores). ``check``:
     compare with the original on a batch (the report's ``max_rel_diff``,
@@ -92,13 +93,12 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     net.requires_grad_(False)
     report = Optimization(dtype, backend)
     batches = calibration_batches(calibration) if calibration is not None else None
-    if fuse:
-        report.folded_batchnorms = fold_batchnorm(net)
-        report.folded_scales = fold_residual_scales(net)
-        if backend == "torch" and dtype != "int8":
-            # not for ONNX Runtime: its Split is not in its blocked (NCHWc) layout, and the reorders
-            # around it cost more than the one wider convolution saves (docs/benchmarks.md)
-            report.merged_convs = fuse_sibling_convs(net)
+    report.folded_batchnorms = fold_batchnorm(net)
+    report.folded_scales = fold_residual_scales(net)
+    if fuse and backend == "torch" and dtype != "int8":
+        # not for ONNX Runtime: its Split is not in its blocked (NCHWc) layout, and the reorders
+        # around it cost more than the one wider convolution saves (docs/benchmarks.md)
+        report.merged_convs = fuse_sibling_convs(net)
     if backend == "torch" and dtype == "int8":
         run = _torch_int8_runner(net, batches, report)
     elif backend == "torch":
