@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_save
+from ..probe import probing
 from ..weights.load import preprocessing_of
 
 META_KEY = "inceptionkit"  # metadata_props key holding the network, classes and preprocessing (JSON)
@@ -52,9 +53,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float | None
     prep = preprocessing_of(model)
     example = torch.randn(2, *prep.input_size, generator=torch.Generator().manual_seed(seed))
     param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
+    with probing(model):
         proto = onnx_proto(model, example.to(param.device, param.dtype))
         cfg = getattr(model, "pretrained_cfg", None) or {}
         config = getattr(model, "config", None)
@@ -66,8 +65,6 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float | None
         check = torch.randn(check_batch, *prep.input_size, generator=torch.Generator().manual_seed(seed + 1))
         with torch.no_grad():
             expected = model(check.to(param.device, param.dtype)).float().cpu().numpy()
-    finally:
-        model.train(was_training)
     got = session(data).run(None, {"image": check.numpy().astype(np.float32)})[0]
     diff = float(np.abs(got - expected).max())
     rel = diff / max(float(np.abs(expected).max()), 1e-12)

@@ -15,14 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from ..probe import probing
 from ..train.precision import cpu_supports_bf16
 from ..weights.load import preprocessing_of
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
-from .quantize import calibration_batches, quantize_onnx, torch_int8
+from .quantize import calibration_batches, compare_logits, quantize_onnx, torch_int8
 
 DTYPES = ("fp32", "bf16", "int8")
 BACKENDS = ("torch", "onnxruntime")
@@ -173,24 +173,13 @@ def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
 @torch.no_grad()
 def _compare(model: nn.Module, optimized: InferenceModel, report: Optimization,
              batches: list[torch.Tensor] | None) -> None:
-    was_training = model.training
-    model.eval()
-    try:
-        if batches is None:
-            size = optimized.preprocessing.input_size
-            batches = [torch.randn(4, *size, generator=torch.Generator().manual_seed(0))]
-        param = next(model.parameters())
-        expected = [model(b.to(param.device, param.dtype)).float().cpu() for b in batches]
-    finally:
-        model.train(was_training)
-    got = [optimized(b).float().cpu() for b in batches]
-    expected_all, got_all = torch.cat(expected), torch.cat(got)
-    report.max_rel_diff = float((got_all - expected_all).abs().max() / expected_all.abs().max().clamp_min(1e-12))
+    if batches is None:
+        size = optimized.preprocessing.input_size
+        batches = [torch.randn(4, *size, generator=torch.Generator().manual_seed(0))]
+    param = next(model.parameters())
+    with probing(model):
+        expected = torch.cat([model(b.to(param.device, param.dtype)).float().cpu() for b in batches])
+    got = torch.cat([optimized(b).float().cpu() for b in batches])
+    report.max_rel_diff, agreement = compare_logits(got, expected)
     if report.dtype != "fp32":
-        report.top1_agreement = float((got_all.argmax(1) == expected_all.argmax(1)).float().mean())
-
-
-def agreement(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
-    """Share of rows whose top-1 class is the same in two logit arrays."""
-    a, b = torch.as_tensor(a), torch.as_tensor(b)
-    return float((a.argmax(1) == b.argmax(1)).float().mean())
+        report.top1_agreement = agreement

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_save
+from ..probe import probing
 
 
 def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tensor]:
@@ -83,6 +84,13 @@ def quantize_onnx(path: str | os.PathLike, batches: list[torch.Tensor], out: str
     return out
 
 
+def compare_logits(got: torch.Tensor, expected: torch.Tensor) -> tuple[float, float]:
+    """How far ``got`` moved from ``expected`` (logits, one row per image): the largest difference
+    relative to the largest expected logit, and the share of rows whose top-1 class is kept."""
+    worst = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
+    return worst, float((got.argmax(1) == expected.argmax(1)).float().mean())
+
+
 def export_onnx_int8(model: nn.Module, path: str | os.PathLike, calibration) -> dict:
     """``model`` as an int8 ONNX file (exported and checked in fp32 first, then quantized), and how
     it compares with PyTorch in fp32 on the calibration images: top-1 agreement and the largest
@@ -94,22 +102,12 @@ def export_onnx_int8(model: nn.Module, path: str | os.PathLike, calibration) -> 
         fp32 = export_onnx(model, Path(work) / "fp32.onnx")
         quantize_onnx(fp32.path, batches, path)
     runtime = session(path)
-    was_training = model.training
-    model.eval()
     param = next(model.parameters())
-    agree = total = 0
-    worst = 0.0
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                expected = model(batch.to(param.device, param.dtype)).float().cpu()
-                got = torch.from_numpy(runtime.run(None, {"image": batch.numpy()})[0])
-                agree += int((got.argmax(1) == expected.argmax(1)).sum())
-                total += len(batch)
-                worst = max(worst, float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12)))
-    finally:
-        model.train(was_training)
-    return {"file": str(path), "top1_agreement": agree / total, "images": total, "max_rel_diff": worst,
+    with probing(model), torch.no_grad():
+        expected = torch.cat([model(b.to(param.device, param.dtype)).float().cpu() for b in batches])
+    got = torch.cat([torch.from_numpy(runtime.run(None, {"image": b.numpy()})[0]) for b in batches])
+    worst, agreement = compare_logits(got, expected)
+    return {"file": str(path), "top1_agreement": agreement, "images": len(got), "max_rel_diff": worst,
             "metadata": json.loads(runtime.get_modelmeta().custom_metadata_map.get("inceptionkit", "{}"))}
 
 

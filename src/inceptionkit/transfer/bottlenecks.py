@@ -22,6 +22,7 @@ from torch import nn
 
 from ..data.folder import open_image
 from ..files import atomic_save, sha256_of
+from ..probe import probing
 from ..weights.load import preprocessing_of
 
 
@@ -87,25 +88,27 @@ def bottlenecks(
     keys = [folder / f"{sha256_of(path)}.npy" for path, _ in samples]
     found: dict[Path, np.ndarray] = {}
     todo = [(path, key) for (path, _), key in zip(samples, keys) if not key.exists()]
-    param = next(model.parameters())
-    was_training = model.training
-    model.eval()
-    try:
+    with probing(model):
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
-            x = torch.stack([transform(open_image(path, mode)) for path, _ in chunk]).to(param.device, param.dtype)
-            rows = model.forward_head(model.forward_features(x), pre_logits=True).float().cpu().numpy()
+            rows = pre_logits(model, torch.stack([transform(open_image(path, mode)) for path, _ in chunk])).numpy()
             for (_, key), row in zip(chunk, rows):
                 atomic_save(key, lambda tmp, row=row: _save_npy(tmp, row))
                 found[key] = row
             if progress is not None:
                 progress(min(start + batch_size, len(todo)), len(todo))
-    finally:
-        model.train(was_training)
     rows = [found[key] if key in found else np.load(key) for key in keys]
     features = torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, 0)
     labels = torch.tensor([label for _, label in samples], dtype=torch.long)
     return Bottlenecks(features, labels, computed=len(todo), reused=len(samples) - len(todo))
+
+
+@torch.no_grad()
+def pre_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A batch's features before the classifier, computed on the model's device and dtype, as float32
+    on the CPU (the model in the mode the caller set: eval for bottlenecks)."""
+    param = next(model.parameters())
+    return model.forward_head(model.forward_features(x.to(param.device, param.dtype)), pre_logits=True).float().cpu()
 
 
 def _save_npy(path: str, row: np.ndarray) -> None:

@@ -16,8 +16,10 @@ from torch import nn
 from torchvision.transforms import v2
 
 from ..data.folder import open_image
+from ..probe import probing
 from ..weights.load import preprocessing_of
 from ..weights.preprocessing import Preprocessing
+from .bottlenecks import pre_logits
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,7 @@ class DistortedFeatures:
     def __len__(self) -> int:
         return len(self.samples)
 
-    @torch.no_grad()
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        param = next(self.model.parameters())
         x = torch.stack([self.transform(open_image(self.samples[i][0], self.mode)) for i in index.tolist()])
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            features = self.model.forward_head(self.model.forward_features(x.to(param.device, param.dtype)),
-                                               pre_logits=True)
-        finally:
-            self.model.train(was_training)
-        return features.float().cpu(), self.labels[index]
+        with probing(self.model):
+            return pre_logits(self.model, x), self.labels[index]
