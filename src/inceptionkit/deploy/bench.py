@@ -149,7 +149,8 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
     threads = threads or torch.get_num_threads()
     libraries = [p for p in PEERS.get(name, ()) if p in peers]
     bf16 = "bf16" in dtypes and cpu_supports_bf16()
-    folder = Path(tempfile.mkdtemp(prefix="inceptionkit-bench-"))
+    work = tempfile.TemporaryDirectory(prefix="inceptionkit-bench-", ignore_cleanup_errors=True)
+    folder = Path(work.name)  # ONNX files; the sessions hold them once made, the folder goes at the end
     found: list[Variant] = []
     ours = None
     for library in libraries:
@@ -214,6 +215,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
                                       spin=False, check=False)))
     for variant in found[ours_first:]:
         variant.weights = libraries[0] if libraries else "inceptionkit"
+    work.cleanup()
     return found, ours
 
 

@@ -154,19 +154,19 @@ def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
                  spin: bool, check: bool, report: Optimization):
     from .onnx import export_onnx, session
 
-    folder = Path(tempfile.mkdtemp(prefix="inceptionkit-onnx-"))
-    exported = export_onnx(net.float().cpu(), folder / "model.onnx", rtol=1e-4 if check else None)
-    path = exported.path
-    if dtype == "int8":
-        path = quantize_onnx(path, batches, folder / "model.int8.onnx")
-    runtime = session(path, threads, spin)
+    with tempfile.TemporaryDirectory(prefix="inceptionkit-onnx-", ignore_cleanup_errors=True) as work:
+        folder = Path(work)  # the session holds the model once made: the files go
+        path = export_onnx(net.float().cpu(), folder / "model.onnx", rtol=1e-4 if check else None).path
+        if dtype == "int8":
+            path = quantize_onnx(path, batches, folder / "model.int8.onnx")
+        runtime = session(path, threads, spin)
     name = runtime.get_inputs()[0].name
 
     def run(x: torch.Tensor) -> torch.Tensor:
         out = runtime.run(None, {name: x.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(out)
 
-    run.session, run.path = runtime, path
+    run.session = runtime
     return run
 
 
