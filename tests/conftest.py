@@ -1,3 +1,24 @@
+import pytest
 import torch
 
 torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """A run folder: googlenet_cifar at 1/8 width on 32x32 digits, two short epochs (it has learned
+    strokes), shared by the lens and microscope tests."""
+    from inceptionkit.train import TrainConfig, fit
+
+    out = tmp_path_factory.mktemp("lens") / "digits"
+    fit(TrainConfig(model="googlenet_cifar", model_kwargs={"width": 0.125}, input_size=(3, 32, 32), epochs=2,
+                    batch_size=32, max_steps=12, progress=False, out=str(out), amp="none", seed=0))
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_net(digits_run):
+    """The network of :func:`digits_run`, in eval mode, one for the session (tests leave it as it is)."""
+    from inceptionkit.weights import load
+
+    return load(digits_run).eval()

@@ -14,8 +14,8 @@ from PIL import Image
 import inceptionkit
 from inceptionkit import create_model
 from inceptionkit.transfer.bottlenecks import bottlenecks
-from inceptionkit.transfer.images import scan_images, split_of
 from inceptionkit.transfer.distort import Distortions
+from inceptionkit.transfer.images import scan_images, split_of
 from inceptionkit.transfer.retrain import FineTune, retrain
 from inceptionkit.weights.load import attach, default_preprocessing, preprocessing_of
 

@@ -107,7 +107,7 @@ def examples_cmd(
 
     from ..data import load_data
     from ..lens import image_sheet
-    from ..lens.examples import top_examples
+    from ..lens.examples import example_crops, top_examples
     from ..weights.load import preprocessing_of
 
     _output(output)
@@ -117,17 +117,9 @@ def examples_cmd(
     splits = load_data(data, prep.input_size, mean=prep.mean, std=prep.std, augment=False,
                        interpolation=prep.interpolation, crop_pct=prep.crop_pct)
     found = top_examples(net, splits.train, layer, picked, k=k, reduce=reduce, crop=crop)
-    mean = torch.tensor(splits.mean).reshape(-1, 1, 1)
-    std = torch.tensor(splits.std).reshape(-1, 1, 1)
-    tiles, labels = [], []
-    for c in picked:
-        for example in found[c]:
-            top, left, height, width = example.box
-            image = (splits.train[example.index][0] * std + mean).clamp(0, 1)
-            tiles.append(image[:, top:top + height, left:left + width])
-            labels.append(f"{c}: {example.score:.2f}")
-    size = max(t.shape[-1] for t in tiles), max(t.shape[-2] for t in tiles)
-    tiles = [torch.nn.functional.interpolate(t[None], size=size[::-1], mode="nearest")[0] for t in tiles]
+    crops = example_crops(splits.train, found, splits.mean, splits.std)
+    tiles = [tile for c in picked for tile in crops[c]]
+    labels = [f"{c}: {example.score:.2f}" for c in picked for example in found[c]]
     image_sheet(torch.stack(tiles), labels=labels, cols=k).save(output)
     box = found[picked[0]][0].box
     console.print(f"wrote {output}: {layer}, {len(picked)} channels x {k} examples from {len(splits.train)} "
@@ -152,30 +144,17 @@ def dream_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """DeepDream: amplify what a layer sees in an image, octave by octave; --frames N makes a zoom feedback GIF."""
-    import numpy as np
-    import torch
-    from PIL import Image
     from torchvision.transforms.functional import to_pil_image
     from tqdm.auto import tqdm
 
-    from ..data.folder import open_image
-    from ..lens.dream import dream, dream_zoom
+    from ..lens.dream import dream, dream_zoom, load_picture
     from ..weights.load import preprocessing_of
 
     if frames > 1 and output.suffix.lower() != ".gif":
         raise ValueError(f"--frames {frames} makes an animation: write a .gif, not {output.name}")
     _output(output, (".png", ".jpg", ".jpeg", ".gif"))
     net = network_with_weights(model, weights)
-    mode = "L" if preprocessing_of(net).colour == "L" else "RGB"
-    if image is None:
-        from sklearn.datasets import load_sample_image
-
-        picture = Image.fromarray(load_sample_image("china.jpg"))
-    else:
-        picture = open_image(image)
-    picture.thumbnail((max_side, max_side))
-    x = torch.from_numpy(np.array(picture.convert(mode))).float().div(255)
-    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+    x = load_picture(image, preprocessing_of(net).colour, max_side)
     options = dict(octaves=octaves, octave_scale=octave_scale, steps=steps, step_size=step_size, seed=seed)
     objective = list(layer) if len(layer) > 1 else layer[0]
     with tqdm(total=frames if frames > 1 else octaves * steps, desc="dream", leave=False, disable=None) as bar:

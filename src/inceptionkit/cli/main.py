@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import cost, deploy, lens, models, train, transfer, weights
+from . import cost, deploy, lens, microscope, models, train, transfer, weights
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -19,6 +19,7 @@ weights.register(app)
 lens.register(app)
 transfer.register(app)
 deploy.register(app)
+microscope.register(app)
 
 
 def main() -> None:

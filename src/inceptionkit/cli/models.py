@@ -80,11 +80,7 @@ def summary_cmd(
 
     Modules that do not run in eval mode (the auxiliary heads) are listed as such and left out of the totals.
     """
-    from rich.table import Table
-
     from ..cost import summary as summarize
-    from ..cost.summary import HEADER, table_cells, totals_lines
-    from ..probe import dims
 
     if batch_size <= 0:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
@@ -97,7 +93,17 @@ def summary_cmd(
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{name}: input {dims(size)}")
+    print_summary(result, name)
+
+
+def print_summary(result, name: str) -> None:
+    """A summary as a rich table and its totals."""
+    from rich.table import Table
+
+    from ..cost.summary import HEADER, table_cells, totals_lines
+    from ..probe import dims
+
+    table = Table(title=f"{name}: input {dims(result.input_size)}")
     for i, column in enumerate(HEADER):
         table.add_column(column, justify="right" if i >= 3 else "left")
     for cells in table_cells(result):

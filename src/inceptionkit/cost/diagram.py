@@ -336,8 +336,9 @@ def _baselines(box: Box) -> tuple[float, float]:
     return first, first + LINE
 
 
-def to_svg(layout: Layout) -> str:
-    """The layout as an SVG document: boxes coloured by kind, edges with arrowheads."""
+def to_svg(layout: Layout, links: dict[str, str] | None = None) -> str:
+    """The layout as an SVG document: boxes coloured by kind, edges with arrowheads; the boxes named
+    in ``links`` are links to its addresses."""
     w, h = _n(layout.width), _n(layout.height)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
@@ -368,13 +369,16 @@ def to_svg(layout: Layout) -> str:
     for box in layout.boxes:
         fill, stroke = COLOURS[box.kind]
         first, second = _baselines(box)
+        link = (links or {}).get(box.name)
         out += [
+            f'<a href="{_xml(link)}">' if link else "",
             f'<g><title>{_xml(box.name)}</title>',
             f'<rect class="node {box.kind}" data-name="{_xml(box.name)}" x="{_n(box.x - box.width / 2)}" '
             f'y="{_n(box.y - box.height / 2)}" width="{_n(box.width)}" height="{_n(box.height)}" rx="3" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if box.end else 1}"/>',
             f'<text x="{_n(box.x)}" y="{_n(first)}" font-weight="bold">{_xml(box.title)}</text>',
             f'<text x="{_n(box.x)}" y="{_n(second)}">{_xml(box.detail)}</text></g>',
+            "</a>" if link else "",
         ]
     out.append("</g></svg>\n")
     return "\n".join(out)

@@ -168,3 +168,24 @@ def save_gif(frames: Sequence[torch.Tensor], path: str | os.PathLike, duration_m
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
 
     atomic_save(path, write)
+
+
+def load_picture(path: str | os.PathLike | None = None, colour: str = "RGB", max_side: int = 512,
+                 sample: str = "china.jpg") -> torch.Tensor:
+    """An image file (default: scikit-learn's ``sample`` photo, china.jpg or flower.jpg) as C x H x W in
+    [0, 1], in ``colour`` ("RGB" or "L", as the network takes), shrunk so that its longer side is at
+    most ``max_side``."""
+    import numpy as np
+    from PIL import Image
+
+    if path is None:
+        from sklearn.datasets import load_sample_image
+
+        picture = Image.fromarray(load_sample_image(sample))
+    else:
+        from ..data.folder import open_image
+
+        picture = open_image(path)
+    picture.thumbnail((max_side, max_side))
+    x = torch.from_numpy(np.array(picture.convert("L" if colour == "L" else "RGB"))).float().div(255)
+    return x[None] if x.dim() == 2 else x.permute(2, 0, 1)

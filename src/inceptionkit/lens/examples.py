@@ -129,3 +129,22 @@ def top_examples(
             examples.append(Example(-negative_index, score, box))
         result[c] = examples
     return result
+
+
+def example_crops(dataset, found: dict[int, list[Example]], mean: Sequence[float], std: Sequence[float],
+                  size: tuple[int, int] | None = None) -> dict[int, list[torch.Tensor]]:
+    """The examples' boxes cut out of ``dataset``'s images (normalized with ``mean``, ``std``) back in
+    [0, 1], each resized (nearest) to ``size`` (default: the largest box's height and width), per channel."""
+    mean_ = torch.tensor(mean).reshape(-1, 1, 1)
+    std_ = torch.tensor(std).reshape(-1, 1, 1)
+    crops = {}
+    for c, examples in found.items():
+        crops[c] = []
+        for example in examples:
+            top, left, height, width = example.box
+            image = (dataset[example.index][0] * std_ + mean_).clamp(0, 1)
+            crops[c].append(image[:, top:top + height, left:left + width])
+    every = [t for tiles in crops.values() for t in tiles]
+    size = size or (max(t.shape[-2] for t in every), max(t.shape[-1] for t in every))
+    return {c: [torch.nn.functional.interpolate(t[None], size=size, mode="nearest")[0] for t in tiles]
+            for c, tiles in crops.items()}

@@ -1,0 +1,120 @@
+"""``inceptionkit microscope`` (a site of what a network learned) and ``inceptionkit tour`` (the main job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import MODEL_HELP, console, network_with_weights, user_errors
+
+
+class _Bars:
+    """The site builder's progress as one tqdm bar per step (only on a terminal)."""
+
+    def __init__(self):
+        self.bar, self.what = None, None
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        if what != self.what:
+            self.close()
+            self.bar = tqdm(total=total, desc=what, leave=False, dynamic_ncols=True, disable=None)
+            self.what = what
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar, self.what = None, None
+
+
+def _layers(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",") if name.strip()] if text else None
+
+
+@user_errors
+def microscope_cmd(
+    weights: str = typer.Argument(..., help=MODEL_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="the site's folder (created; reused pictures stay)"),
+    data: str = typer.Option("digits", "--data", help="examples and input images: digits, cifar10[:DIR], "
+                             "fer2013:FILE.csv or an image folder"),
+    layers: str = typer.Option(None, "--layers", help="comma-separated module names; default: every stage"),
+    channels: int = typer.Option(8, "--channels", help="channels per layer (per branch of an Inception module)"),
+    steps: int = typer.Option(256, "--steps", help="feature visualization steps"),
+    k: int = typer.Option(8, "--k", help="data set examples per channel"),
+    dream_frames: int = typer.Option(0, "--dream-frames", help="frames of a DeepDream zoom GIF (0: none)"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """A static site of what a network learned: per layer and channel its feature visualization and top
+    data set examples, activation grids, DeepDream; open OUTPUT/index.html. A second run renders only what
+    is new."""
+    from ..microscope import SiteSettings, build_site
+
+    if channels < 1 or steps < 1 or k < 1:
+        raise ValueError(f"--channels, --steps and --k must be at least 1, got {channels}, {steps}, {k}")
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"-o {output} is a file; the site needs a folder")
+    net = network_with_weights(weights, None)
+    settings = SiteSettings(channels=channels, steps=steps, k=k, dream_frames=dream_frames, seed=seed)
+    bars = _Bars()
+    try:
+        site = build_site(net, output, data=data, layers=_layers(layers), settings=settings, progress=bars)
+    finally:
+        bars.close()
+    console.print(f"wrote {len(site.pages)} pages for {len(site.layers)} layers: {site.rendered} pictures made, "
+                  f"{site.reused} reused, {site.seconds:.0f} s; open {site.index}", highlight=False, soft_wrap=True)
+
+
+@user_errors
+def tour_cmd(
+    out: Path = typer.Option(Path("runs/tour"), "--out", help="the tour's folder"),
+    epochs: int = typer.Option(None, "--epochs", help="training epochs (default 8)"),
+    width: float = typer.Option(None, "--width", help="channel width multiplier of the network (default 0.25)"),
+    max_steps: int = typer.Option(None, "--max-steps", hidden=True),
+    channels: int = typer.Option(None, "--channels", hidden=True),
+    steps: int = typer.Option(None, "--steps", hidden=True),
+    dream_frames: int = typer.Option(None, "--dream-frames", hidden=True),
+) -> None:
+    """The newcomer's tour: build GoogLeNet for 32x32 images, count it, train it on the embedded digits,
+    look inside it, and write OUT/index.html that ties it together (about 6 minutes on 2 CPU cores)."""
+    from dataclasses import replace
+
+    from .. import tour
+    from .cost import _print_comparison
+    from .models import print_summary
+    from .train import _Console
+
+    settings = tour.TourSettings()
+    site = replace(settings.site, **{key: value for key, value in
+                                     dict(channels=channels, steps=steps, dream_frames=dream_frames).items()
+                                     if value is not None})
+    settings = replace(settings, site=site, max_steps=max_steps, **{key: value for key, value in
+                                                                    dict(epochs=epochs, width=width).items()
+                                                                    if value is not None})
+    console.rule(f"1/4 the network: {tour.MODEL}, width {settings.width:g}")
+    print_summary(tour.summary(settings), tour.MODEL)
+    console.rule("2/4 why 1x1 reductions: GoogLeNet's inception (3a)")
+    _print_comparison(tour.comparison(), as_json=False)
+    console.rule(f"3/4 training on the embedded digits, {settings.epochs} epochs")
+    with _Console() as report:
+        metrics = tour.train(settings, out, report)
+    console.print(f"test top-1 {metrics['test_top1']:.4f} (best validation top-1 {metrics['val_top1']:.4f} at epoch "
+                  f"{metrics['best_epoch']}), {metrics['seconds']:.0f} s; run in {metrics['run_dir']}",
+                  highlight=False)
+    console.rule(f"4/4 looking inside: {', '.join(settings.layers)}")
+    bars = _Bars()
+    try:
+        site = tour.look_inside(settings, out, progress=bars)
+    finally:
+        bars.close()
+    console.print(f"microscope: {len(site.pages)} pages, {site.rendered} pictures made, {site.reused} reused, "
+                  f"{site.seconds:.0f} s", highlight=False)
+    index = tour.write_index(out, settings, metrics, site)
+    console.print(f"open {index.resolve()}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("microscope")(microscope_cmd)
+    app.command("tour")(tour_cmd)

@@ -1,0 +1,7 @@
+"""The microscope: a static site, for any network and weights, of what each chosen layer learned."""
+
+from .site import Branch, Site, SiteSettings, branches, build_site, default_layers
+from .store import PictureStore, network_identity
+
+__all__ = ["Branch", "PictureStore", "Site", "SiteSettings", "branches", "build_site", "default_layers",
+           "network_identity"]

@@ -1,0 +1,401 @@
+"""The microscope: a static site of everything a network learned, for any network and any weights.
+
+An index with the module graph (each chosen module a link), parameters and multiply-adds per
+module; a page per chosen layer with, per channel, its feature visualization and the data set's
+images that excite it most, cropped to the unit's receptive field (the branches of an Inception
+module side by side); a page of activation grids for a few input images; a DeepDream gallery.
+Every picture goes through a :class:`~.store.PictureStore`, so a second run renders only what is new.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import html as h
+from .store import PictureStore, network_identity, png_text
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """What the pictures are made with (every field is part of each picture's cache key)."""
+
+    channels: int = 8  # per layer; per branch for a module whose branches are concatenated
+    steps: int = 256  # feature visualization steps
+    size: int | None = None  # feature visualization side; None: the model's input side
+    param: str = "fourier"
+    lr: float = 0.05
+    k: int = 8  # data set examples per channel
+    images: int = 4  # input images on the activations page
+    dream_side: int = 320  # longer side of the DeepDream photos
+    dream_octaves: int = 3
+    dream_steps: int = 10
+    dream_frames: int = 0  # zoom feedback frames of a GIF on the last layer; 0: no GIF
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A branch of a module whose output is its branches' outputs concatenated: channels
+    ``first .. first + count - 1`` of the module's output are this branch's."""
+
+    name: str
+    first: int
+    count: int
+
+
+@dataclass
+class Site:
+    """What :func:`build_site` wrote: the index, every page, and how many pictures it made or found."""
+
+    index: Path
+    pages: list[Path]
+    rendered: int
+    reused: int
+    seconds: float
+    layers: list[str] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)  # the activations page's input images
+    grids: dict[tuple[int, str], Path] = field(default_factory=dict)  # (input, layer) -> activation grid
+    dream_gif: Path | None = None
+
+
+def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
+    """The top-level modules with weights that output feature maps (stem convolutions and modules),
+    the classifier left out."""
+    from ..lens.activations import activations
+
+    named = [name for name, module in model.named_children() if any(True for _ in module.parameters())]
+    shapes = activations(model, sample, named)
+    return [name for name in named if shapes[name].dim() == 4]
+
+
+def branches(model: nn.Module, layer: str, sample: torch.Tensor) -> list[Branch]:
+    """The branches of ``layer`` when its output is exactly its children's outputs concatenated in order
+    (an Inception module, checked on ``sample``); [] otherwise (a residual block, a convolution)."""
+    from ..lens.activations import activations, find_layers
+
+    module = find_layers(model, [layer])[layer]
+    children = [name for name, _ in module.named_children()]
+    if len(children) < 2:
+        return []
+    names = [f"{layer}.{child}" for child in children]
+    out = activations(model, sample, [layer, *names])
+    parts = [out[name] for name in names]
+    if any(p.dim() != 4 or p.shape[-2:] != out[layer].shape[-2:] for p in parts):
+        return []
+    joined = torch.cat(parts, dim=1)
+    if joined.shape != out[layer].shape or not torch.equal(joined, out[layer]):
+        return []
+    found, first = [], 0
+    for child, part in zip(children, parts):
+        found.append(Branch(child, first, part.shape[1]))
+        first += part.shape[1]
+    return found
+
+
+def chosen_channels(total: int, groups: list[Branch], per_group: int) -> list[tuple[str | None, list[int]]]:
+    """The channels a layer page shows: the first ``per_group`` of each branch, or of the layer."""
+    if groups:
+        return [(b.name, list(range(b.first, b.first + min(per_group, b.count)))) for b in groups]
+    return [(None, list(range(min(per_group, total))))]
+
+
+class _Builder:
+    """The state of one site build: the network, its data, the store, and the pages written."""
+
+    def __init__(self, model, out: Path, data, settings: SiteSettings, title: str, progress: Progress | None):
+        from ..data import load_data
+        from ..weights.load import preprocessing_of
+
+        self.model, self.out, self.settings, self.title = model.eval(), out, settings, title
+        self.prep = preprocessing_of(model)
+        self.progress = progress or (lambda what, done, total: None)
+        if isinstance(data, (str, Path)) or data is None:
+            prep = self.prep
+            data = load_data(data, prep.input_size, mean=prep.mean, std=prep.std, augment=False,
+                             interpolation=prep.interpolation, crop_pct=prep.crop_pct)
+        self.data = data
+        self.data_key = [data.name, len(data.train), len(data.test), _fingerprint(data.train)]
+        self.store = PictureStore(out / "img", network_identity(model))
+        self.style = out / "style.css"
+        self.extras: dict = {}  # what the activations and dream pages made, for Site
+        self.shown: dict[str, list[Path]] = {}  # layer -> its feature visualizations, for the index
+        self.sample = torch.stack([data.test[i][0] for i in range(min(2, len(data.test)))])
+
+    def picture(self, *what, suffix=".png") -> Path:
+        return self.store.path(*what, asdict(self.settings), suffix=suffix)
+
+    def src(self, path: Path, page: Path) -> str:
+        return h.rel(path, page.parent)
+
+    # pictures ------------------------------------------------------------------------------------
+    def visualizations(self, layer: str, channels: list[int]) -> dict[int, Path]:
+        from ..lens import objectives, render
+        from ..lens.grid import image_sheet
+
+        paths = {c: self.picture("visualization", layer, c) for c in channels}
+        missing = self.store.missing(paths)
+        s = self.settings
+        for start in range(0, len(missing), 16):  # a batch of images per render
+            batch = missing[start:start + 16]
+            self.progress(f"{layer}: feature visualization", start, len(missing))
+            result = render(self.model, objectives.channel(layer, batch), steps=s.steps, size=s.size,
+                            param=s.param, lr=s.lr, seed=s.seed)
+            for c, image in zip(batch, result.images):
+                self.store.save_image(paths[c], image_sheet(image[None], min_side=1, pad=0))
+        return paths
+
+    def examples(self, layer: str, channels: list[int]) -> dict[int, Path]:
+        from ..lens.examples import example_crops, top_examples
+        from ..lens.grid import image_sheet
+
+        paths = {c: self.picture("examples", layer, c, self.data_key) for c in channels}
+        missing = self.store.missing(paths)
+        if missing:
+            self.progress(f"{layer}: data set examples", 0, 1)
+            found = top_examples(self.model, self.data.train, layer, missing, k=self.settings.k)
+            crops = example_crops(self.data.train, found, self.data.mean, self.data.std)
+            for c in missing:
+                scores = " ".join(f"{e.score:.3g}" for e in found[c])
+                sheet = image_sheet(torch.stack(crops[c]), cols=len(crops[c]), min_side=48)
+                self.store.save_image(paths[c], sheet, text={"scores": scores})
+        return paths
+
+    def activation_grids(self, layers: list[str]) -> tuple[list[Path], dict[tuple[int, str], Path]]:
+        from ..lens import activations, grid
+        from ..lens.grid import image_sheet
+
+        count = min(self.settings.images, len(self.data.test))
+        inputs = {i: self.picture("input", i, self.data_key) for i in range(count)}
+        grids = {(i, layer): self.picture("activations", i, layer, self.data_key)
+                 for i in range(count) for layer in layers}
+        if self.store.missing(inputs) + self.store.missing(grids):
+            self.progress("activation grids", 0, 1)
+            x = torch.stack([self.data.test[i][0] for i in range(count)])
+            mean = torch.tensor(self.data.mean).reshape(-1, 1, 1)
+            std = torch.tensor(self.data.std).reshape(-1, 1, 1)
+            for i in range(count):
+                self.store.save_image(inputs[i], image_sheet((x[i] * std + mean)[None], min_side=96, pad=0))
+            out = activations(self.model, x, layers)
+            for (i, layer), path in grids.items():
+                if out[layer].dim() == 4:
+                    self.store.save_image(path, grid(out[layer][i]))
+        return [inputs[i] for i in range(count)], grids
+
+    def dreams(self, layers: list[str]) -> tuple[list[Path], dict[tuple[str, str], Path], Path | None]:
+        from torchvision.transforms.functional import to_pil_image
+
+        from ..lens.dream import dream, dream_zoom, load_picture, save_gif
+
+        s = self.settings
+        photos = {name: self.picture("photo", name) for name in ("china.jpg", "flower.jpg")}
+        dreamed = {(name, layer): self.picture("dream", name, layer) for name in photos for layer in layers}
+        gif = self.picture("dream-zoom", "flower.jpg", layers[-1], suffix=".gif") if s.dream_frames else None
+        pictures = {name: load_picture(None, self.prep.colour, s.dream_side, sample=name) for name in photos}
+        for name in self.store.missing(photos):
+            self.store.save_image(photos[name], to_pil_image(pictures[name]))
+        options = dict(octaves=s.dream_octaves, steps=s.dream_steps, seed=s.seed)
+        missing = self.store.missing(dreamed)
+        for done, (name, layer) in enumerate(missing):
+            self.progress("DeepDream", done, len(missing) + bool(gif))
+            self.store.save_image(dreamed[name, layer], to_pil_image(dream(self.model, pictures[name], layer,
+                                                                           **options)))
+        if gif is not None and self.store.missing({0: gif}):
+            self.progress("DeepDream zoom", len(missing), len(missing) + 1)
+            frames = dream_zoom(self.model, pictures["flower.jpg"], layers[-1], frames=s.dream_frames, **options)
+            self.store.save(gif, lambda tmp: save_gif(frames, tmp))
+        return list(photos.values()), dreamed, gif
+
+
+def _fingerprint(dataset) -> str:
+    """A short hash of a few of the data set's images (first, middle, last): the data's part of a cache key."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    n = len(dataset)
+    for i in sorted({0, n // 2, n - 1}):
+        digest.update(dataset[i][0].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def build_site(
+    model: nn.Module,
+    out: str | Path,
+    *,
+    data=None,
+    layers: Sequence[str] | None = None,
+    settings: SiteSettings = SiteSettings(),
+    title: str | None = None,
+    progress: Progress | None = None,
+) -> Site:
+    """Write the microscope site for ``model`` (any weights) into ``out``; return what was written.
+
+    ``data``: "digits" (default), a data set spec or folder as ``inceptionkit train --data`` takes, or
+    :class:`~inceptionkit.data.DataSplits` (examples come from its train split, input images from its
+    test split). ``layers``: dotted module names (default: :func:`default_layers`). Pictures already
+    made for the same network, layer, channel and settings are reused.
+    """
+    from ..lens.activations import find_layers
+
+    start = time.perf_counter()
+    if layers:
+        find_layers(model, layers)  # unknown names fail here, before any work
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = title or getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__
+    b = _Builder(model, out, data, settings, name, progress)
+    layers = list(layers) if layers else default_layers(b.model, b.sample)
+    h.write_style(b.style)
+    pages = [_layer_page(b, layer, layers) for layer in layers]
+    pages.append(_activations_page(b, layers))
+    pages.append(_dream_page(b, layers))
+    index = _index_page(b, layers)
+    return Site(index, [index, *pages], b.store.rendered, b.store.reused, time.perf_counter() - start, layers,
+                **b.extras)
+
+
+def layer_page_path(out: Path, layer: str) -> Path:
+    return out / "layers" / f"{layer}.html"
+
+
+def _nav(b: _Builder) -> list[tuple[str, Path]]:
+    return [(b.title, b.out / "index.html"), ("activations", b.out / "activations.html"),
+            ("DeepDream", b.out / "dream.html")]
+
+
+def _layer_page(b: _Builder, layer: str, layers: list[str]) -> Path:
+    from ..lens.examples import receptive_field
+    from ..probe import dims
+
+    page = layer_page_path(b.out, layer)
+    out = _output_of(b, layer)
+    groups = branches(b.model, layer, b.sample) if out.dim() == 4 else []
+    picked = chosen_channels(out.shape[1], groups, b.settings.channels)
+    channels = [c for _, cs in picked for c in cs]
+    vis = b.visualizations(layer, channels)
+    b.shown[layer] = [vis[c] for c in channels]
+    examples = b.examples(layer, channels)
+    field = receptive_field(b.model, layer, b.prep.input_size) if out.dim() == 4 else None
+
+    def card(c: int) -> str:
+        scores = png_text(examples[c]).get("scores", "").split()
+        about = (f"<p>top activations<br><b>{h.esc(scores[0])}</b> … {h.esc(scores[-1])}</p>" if scores else "")
+        return (f'<div class="card"><h3>channel {c}</h3><div class="vis">'
+                f'<img class="vis pixels" src="{h.esc(b.src(vis[c], page))}" alt="feature visualization of '
+                f'{h.esc(layer)} channel {c}">{about}</div>'
+                f'<img class="strip pixels" src="{h.esc(b.src(examples[c], page))}" alt="top examples of channel '
+                f'{c}" title="activations: {h.esc(" ".join(scores))}"></div>')
+
+    if groups:
+        columns = []
+        for (branch, cs), group in zip(picked, groups):
+            about = (f"channels {group.first}-{group.first + group.count - 1} of the module's output "
+                     f"({group.count}); the first {len(cs)} shown")
+            cards = "\n".join(card(c) for c in cs)
+            columns.append(f'<div class="branch"><h3>{h.esc(branch)}</h3><p>{about}</p>'
+                           f'<div class="cards">{cards}</div></div>')
+        body = '<div class="branches">' + "\n".join(columns) + "</div>"
+    else:
+        body = '<div class="cards">' + "\n".join(card(c) for c in channels) + "</div>"
+    where = layers.index(layer)
+    before = h.link(layer_page_path(b.out, layers[where - 1]).name, f"← {layers[where - 1]}") if where else ""
+    after = (h.link(layer_page_path(b.out, layers[where + 1]).name, f"{layers[where + 1]} →")
+             if where + 1 < len(layers) else "")
+    rf = (f"; each unit sees {field.box[2]}x{field.box[3]} input pixels (the crops' size)" if field else "")
+    intro = (f'<h1>{h.esc(layer)}</h1><p class="lead">{h.esc(b.title)} · output {dims(tuple(out.shape[1:]))}'
+             f"{rf}. Each card: the image that excites the channel most (feature visualization, "
+             f"{b.settings.steps} steps, {b.settings.param}) and the {b.settings.k} training images that "
+             "excite it most, cropped around the most excited unit, with their activation.</p>")
+    nav = f'<div class="nav"><span>{before}</span>{h.link("../index.html", "all layers")}<span>{after}</span></div>'
+    return h.write_page(page, f"{layer} · {b.title}", intro + body + nav, b.style, _nav(b))
+
+
+def _output_of(b: _Builder, layer: str) -> torch.Tensor:
+    from ..lens import activations
+
+    return activations(b.model, b.sample[:1], layer)[layer]
+
+
+def _activations_page(b: _Builder, layers: list[str]) -> Path:
+    page = b.out / "activations.html"
+    inputs, grids = b.activation_grids(layers)
+    b.extras.update(inputs=inputs, grids={key: path for key, path in grids.items() if path.exists()})
+    rows = []
+    for i, source in enumerate(inputs):
+        figures = [f'<figure><img class="pixels" src="{h.esc(b.src(source, page))}" alt="input {i}">'
+                   f"<figcaption>input {i} (test split)</figcaption></figure>"]
+        for layer in layers:
+            if grids[i, layer].exists():
+                figures.append(f'<figure><img class="pixels grid" src="{h.esc(b.src(grids[i, layer], page))}" '
+                               f'alt="{h.esc(layer)} on input {i}"><figcaption>{h.esc(layer)}</figcaption></figure>')
+        rows.append(f'<div class="row">{"".join(figures)}</div>')
+    intro = ('<h1>Activations</h1><p class="lead">Each grid is one layer\'s output for the image on the left: '
+             "one tile per channel, each stretched to its own range (black low, white high).</p>")
+    return h.write_page(page, f"activations · {b.title}", intro + "\n".join(rows), b.style, _nav(b))
+
+
+def _dream_page(b: _Builder, layers: list[str]) -> Path:
+    page = b.out / "dream.html"
+    photos, dreamed, gif = b.dreams(layers)
+    b.extras["dream_gif"] = gif
+    s = b.settings
+    sections = []
+    for name, photo in zip(("china.jpg", "flower.jpg"), photos):
+        figures = [f'<figure><img src="{h.esc(b.src(photo, page))}" alt="{name}"><figcaption>{name} '
+                   "(scikit-learn's sample photo)</figcaption></figure>"]
+        figures += [f'<figure><img src="{h.esc(b.src(dreamed[name, layer], page))}" alt="{name} dreamed on '
+                    f'{h.esc(layer)}"><figcaption>{h.esc(layer)}</figcaption></figure>' for layer in layers]
+        sections.append(f'<div class="gallery">{"".join(figures)}</div>')
+    if gif is not None:
+        sections.append('<h2>Feedback loop</h2>'
+                        f'<figure><img class="photo" src="{h.esc(b.src(gif, page))}" alt="DeepDream zoom">'
+                        f"<figcaption>{s.dream_frames} frames: dream on {h.esc(layers[-1])}, zoom in 5%, "
+                        "dream again</figcaption></figure>")
+    intro = ('<h1>DeepDream</h1><p class="lead">Each photo changed by gradient ascent on one layer\'s activations '
+             f"(their squared norm): {s.dream_octaves} octaves of {s.dream_steps} steps. Low layers paint strokes "
+             "and textures, high layers the shapes the network learned to tell apart.</p>")
+    return h.write_page(page, f"DeepDream · {b.title}", intro + "\n".join(sections), b.style, _nav(b))
+
+
+def _previews(b: _Builder, layers: list[str], links: dict[str, str]) -> str:
+    """One row per layer page: its link and the first few feature visualizations (already made)."""
+    rows = []
+    for layer in layers:
+        made = [p for p in b.shown.get(layer, [])[:8]]
+        images = "".join(f'<img class="thumb pixels" src="{h.esc(h.rel(p, b.out))}" alt="">' for p in made)
+        rows.append(f'<a class="preview" href="{h.esc(links[layer])}"><span>{h.esc(layer)}</span>{images}</a>')
+    return '<div class="previews">' + "\n".join(rows) + "</div>"
+
+
+def _index_page(b: _Builder, layers: list[str]) -> Path:
+    from ..cost import summary
+    from ..cost.diagram import layout, to_svg
+    from ..cost.graph import collapse_repeats, layer_graph
+    from ..probe import dims
+
+    page = b.out / "index.html"
+    size = tuple(b.sample.shape[1:])
+    result = summary(b.model, size, depth=1, title=b.title)
+    links = {layer: h.rel(layer_page_path(b.out, layer), b.out) for layer in layers}
+    svg = to_svg(layout(collapse_repeats(layer_graph(b.model, size, 1))), links)
+    rows = [(h.link(links[r.name], r.name) if r.name in links else h.esc(r.name), h.esc(r.type),
+             h.esc(dims(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in result.rows]
+    stats = [(f"{result.total_params:,}", "parameters"), (f"{result.total_macs / 1e6:,.1f} M", "multiply-adds"),
+             (dims(size), "input"), (str(len(layers)), "layers with pages")]
+    body = [f'<h1>{h.esc(b.title)}</h1><p class="lead">What the network learned, layer by layer. Click a '
+            "module in the graph or the table to see its channels.</p>",
+            '<div class="stats">' + "".join(f"<div class=stat><b>{v}</b><span>{k}</span></div>" for v, k in stats)
+            + "</div>",
+            "<h2>Layers</h2>" + _previews(b, layers, links),
+            f'<h2>Module graph</h2><div class="panel graph">{svg}</div>',
+            '<h2>Parameters and multiply-adds per module</h2><div class="panel">'
+            + h.table(("module", "type", "output", "parameters", "multiply-adds"), rows, {3, 4}, raw=True)
+            + "</div>"]
+    return h.write_page(page, f"{b.title} · microscope", "\n".join(body), b.style, _nav(b))

@@ -1,0 +1,76 @@
+"""The microscope's picture store: each picture is a file named by a hash of what made it.
+
+The name hashes the network's identity (its class, preprocessing and every weight), what the picture
+shows (kind, layer, channel) and the settings it was made with. A second run on the same inputs finds
+every picture and renders nothing; a change of weights or settings makes new names, never a stale
+hit. Pictures are written atomically (:func:`~inceptionkit.files.atomic_save`), so an interrupted
+run leaves only complete pictures, and pages are always written afresh from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..files import atomic_save
+
+
+def network_identity(model: nn.Module) -> str:
+    """A hash of the network's class, preprocessing and every parameter and buffer (names, shapes, values)."""
+    from ..weights.load import preprocessing_of
+
+    digest = hashlib.sha256(type(model).__qualname__.encode())
+    digest.update(repr(preprocessing_of(model)).encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class PictureStore:
+    """Pictures under ``folder``, named by ``key(...)``; counts what was made and what was found."""
+
+    def __init__(self, folder: str | Path, identity: str):
+        self.folder = Path(folder)
+        self.identity = identity
+        self.rendered = 0
+        self.reused = 0
+
+    def path(self, *what, suffix: str = ".png") -> Path:
+        """The file for the picture described by ``what`` (JSON-able values) of this network."""
+        text = json.dumps([self.identity, *what], sort_keys=True, default=str)
+        return self.folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}{suffix}"
+
+    def missing(self, paths: dict) -> list:
+        """The keys of ``paths`` whose picture is not there yet (the others are counted as reused)."""
+        absent = [key for key, path in paths.items() if not path.exists()]
+        self.reused += len(paths) - len(absent)
+        return absent
+
+    def save(self, path: Path, write: Callable[[str], None]) -> Path:
+        """Write one picture through ``write(tmp_path)``, atomically; counted as rendered."""
+        atomic_save(path, write)
+        self.rendered += 1
+        return path
+
+    def save_image(self, path: Path, image, text: dict[str, str] | None = None) -> Path:
+        """Save a PIL image as PNG, with ``text`` in its text chunks (read back by :func:`png_text`)."""
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in (text or {}).items():
+            info.add_text(key, value)
+        return self.save(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
+
+
+def png_text(path: Path) -> dict[str, str]:
+    """The text chunks of a PNG written by :meth:`PictureStore.save_image`."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return dict(image.text)

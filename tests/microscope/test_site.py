@@ -1,0 +1,103 @@
+"""The microscope's pieces: branch detection, the picture store's keys, an interrupted build, and the
+second run of the command that renders nothing new."""
+
+import time
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from inceptionkit import create_model
+from inceptionkit.cli.main import app
+from inceptionkit.files import TMP_PREFIX
+from inceptionkit.microscope import PictureStore, SiteSettings, branches, build_site, network_identity
+from inceptionkit.microscope import site as site_module
+
+
+def test_branches_of_googlenets_inception_3a_are_table_1s_columns():
+    """GoogLeNet's Table 1, inception (3a): #1x1 64, #3x3 128, #5x5 32, pool proj 32, concatenated in that order."""
+    torch.manual_seed(0)
+    model = create_model("googlenet", aux_logits=False).eval()
+    found = branches(model, "inception3a", torch.randn(1, 3, 96, 96))
+    assert [(b.name, b.first, b.count) for b in found] == [
+        ("branch1", 0, 64), ("branch2", 64, 128), ("branch3", 192, 32), ("branch4", 224, 32)]
+
+
+def test_a_residual_block_and_a_convolution_have_no_branches():
+    torch.manual_seed(0)
+    model = create_model("inception_resnet_v1").eval()
+    x = torch.randn(1, 3, 75, 75)
+    assert branches(model, "block35_1", x) == []  # x + scale * conv(cat(branches)): not a concatenation
+    assert branches(model, "conv2d_1a", x) == []
+
+
+def test_picture_names_follow_the_weights_and_the_settings(tmp_path):
+    torch.manual_seed(0)
+    a = create_model("googlenet_cifar", width=0.125)
+    same = create_model("googlenet_cifar", width=0.125)
+    same.load_state_dict(a.state_dict())
+    assert network_identity(a) == network_identity(same)
+    with torch.no_grad():
+        same.fc.bias[0] += 1e-6  # one weight changed a little
+    assert network_identity(a) != network_identity(same)
+    store = PictureStore(tmp_path, network_identity(a))
+    key = store.path("visualization", "inception3a", 0, {"steps": 8})
+    assert key == store.path("visualization", "inception3a", 0, {"steps": 8})
+    assert key != store.path("visualization", "inception3a", 1, {"steps": 8})
+    assert key != store.path("visualization", "inception3a", 0, {"steps": 9})
+    assert key != PictureStore(tmp_path, network_identity(same)).path("visualization", "inception3a", 0, {"steps": 8})
+
+
+TINY = SiteSettings(channels=1, steps=4, k=2, images=1, dream_side=48, dream_octaves=1, dream_steps=1)
+
+
+def test_an_interrupted_build_leaves_complete_pictures_and_the_next_run_makes_only_the_rest(digits_net, tmp_path,
+                                                                                            monkeypatch):
+    real = site_module._Builder.examples
+    calls = []
+
+    def failing(self, layer, channels):
+        calls.append(layer)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user presses Ctrl-C during the second layer
+        return real(self, layer, channels)
+
+    monkeypatch.setattr(site_module._Builder, "examples", failing)
+    layers = ["inception3a", "inception4a"]
+    with pytest.raises(KeyboardInterrupt):
+        build_site(digits_net, tmp_path, layers=layers, settings=TINY)
+    made = sorted((tmp_path / "img").iterdir())
+    assert made and not [p for p in made if p.name.startswith(TMP_PREFIX)]
+    for path in made:
+        Image.open(path).load()  # complete files only
+    assert not (tmp_path / "index.html").exists()  # no page claims a site that is not there
+    monkeypatch.setattr(site_module._Builder, "examples", real)
+    site = build_site(digits_net, tmp_path, layers=layers, settings=TINY)
+    assert site.reused == len(made) and site.rendered > 0
+    assert len(list((tmp_path / "img").iterdir())) == site.reused + site.rendered
+
+
+def test_a_second_run_of_the_command_renders_nothing_and_takes_a_fraction_of_the_time(digits_run, tmp_path):
+    args = ["microscope", str(digits_run), "-o", str(tmp_path / "site"), "--layers", "inception3a,inception4a",
+            "--channels", "2", "--steps", "16", "--k", "3"]
+    start = time.perf_counter()
+    first = CliRunner().invoke(app, args)
+    first_s = time.perf_counter() - start
+    assert first.exit_code == 0, first.output
+    start = time.perf_counter()
+    second = CliRunner().invoke(app, args)
+    second_s = time.perf_counter() - start
+    assert second.exit_code == 0, second.output
+    made = len(list((tmp_path / "site" / "img").iterdir()))
+    assert f"{made} pictures made, 0 reused" in first.output
+    assert f"0 pictures made, {made} reused" in second.output
+    assert second_s < first_s / 3, (first_s, second_s)
+
+
+def test_unknown_layers_and_a_file_as_the_site_are_refused_before_any_work(digits_run, tmp_path):
+    bad = CliRunner().invoke(app, ["microscope", str(digits_run), "-o", str(tmp_path / "s"), "--layers", "inception9z"])
+    assert bad.exit_code != 0 and "inception9z" in bad.output and not (tmp_path / "s" / "img").exists()
+    (tmp_path / "f").write_text("x")
+    taken = CliRunner().invoke(app, ["microscope", str(digits_run), "-o", str(tmp_path / "f")])
+    assert taken.exit_code != 0 and "is a file" in taken.output
