@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up .venv, list every network, summarise one, then train
-# googlenet_cifar (width 0.25) on the embedded digits (about 4 minutes on 2 CPU cores).
+# The main job on a fresh machine: set up .venv, then the tour: build GoogLeNet for 32x32 images, print
+# its summary, train it on the embedded digits, look inside it and write runs/tour/index.html
+# (about 3 minutes on 2 CPU cores after the set-up).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/env.sh
-inceptionkit list
-inceptionkit summary "${1:-googlenet}"
-inceptionkit train googlenet_cifar --width 0.25 --epochs 12 # writes runs/googlenet_cifar-digits[-N]/
+inceptionkit tour "$@"

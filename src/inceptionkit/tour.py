@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .microscope import html as h
-from .microscope.site import Site, SiteSettings, layer_page_path
+from .microscope.site import Site, SiteSettings, layer_page_path, previews
 
 MODEL = "googlenet_cifar"
 # GoogLeNet's inception (3a): 192 channels of 28x28 in, (64, 96 -> 128, 16 -> 32, pool -> 32)
@@ -92,8 +92,7 @@ def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site) ->
     stats = [(f"{accuracy:.2%}", "test accuracy"), (f"{result.total_params:,}", "parameters"),
              (f"{result.total_macs / 1e6:,.1f} M", "multiply-adds"),
              (f"{metrics['epochs']} epochs", f"{metrics['seconds']:.0f} s of training")]
-    layer_links = "".join(f"<li>{h.link(h.rel(layer_page_path(micro, layer), out), layer)}</li>"
-                          for layer in site.layers)
+    links = {layer: h.rel(layer_page_path(micro, layer), out) for layer in site.layers}
     from .cost.compare import COMPARISON_HEADER
 
     body = [
@@ -126,7 +125,8 @@ def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site) ->
         f'<p>The {h.link(h.rel(micro / "index.html", out), "microscope")}: for each layer below, what excites '
         "its channels (feature visualization) and the training images that excite them most, the "
         f'branches of each module side by side; {h.link(h.rel(micro / "activations.html", out), "activation grids")}'
-        f' and a {h.link(h.rel(micro / "dream.html", out), "DeepDream gallery")}.</p><ul>{layer_links}</ul>',
+        f' and a {h.link(h.rel(micro / "dream.html", out), "DeepDream gallery")}.</p>'
+        + previews(site.previews, links, out),
     ]
     if site.inputs:
         figures = [_figure(site.inputs[0], out, "a test image", "pixels")]

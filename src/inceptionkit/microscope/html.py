@@ -43,7 +43,7 @@ pre { font: 12.5px/1.35 ui-monospace, "DejaVu Sans Mono", Menlo, monospace; marg
 .graph svg a:hover rect { stroke-width: 3; }
 .branches { display: flex; gap: 14px; align-items: flex-start; overflow-x: auto; padding-bottom: 6px; }
 .branch { background: var(--paper); border: 1px solid var(--line); border-radius: 8px; padding: 10px;
-          flex: 1 0 0; min-width: 260px; }
+          flex: 1 0 0; min-width: 230px; }
 .branch > p { color: var(--muted); font-size: 13px; margin: 0 0 8px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px; }
 .branch .cards { grid-template-columns: 1fr; }
@@ -55,7 +55,7 @@ img.vis { width: 112px; height: 112px; border-radius: 3px; background: #000; }
 img.strip { max-width: 100%; height: auto; }
 .card .vis p { margin: 0; font-size: 13px; color: var(--muted); }
 .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 12px;
-           margin-bottom: 14px; }
+           margin-bottom: 14px; align-items: start; }
 .row { display: flex; gap: 12px; align-items: flex-start; margin-bottom: 14px; overflow-x: auto; }
 img.grid { width: 300px; height: auto; }
 figure { margin: 0; background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: 8px;
@@ -64,7 +64,7 @@ figure { margin: 0; background: var(--paper); border: 1px solid var(--line); bor
 .gallery figure img { width: 100%; height: auto; }
 .gallery.wide { grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); }
 img.photo { width: 480px; max-width: 100%; height: auto; }
-.previews { display: flex; flex-direction: column; gap: 6px; }
+.previews { display: flex; flex-direction: column; gap: 6px; margin-bottom: 14px; }
 a.preview { display: flex; align-items: center; gap: 6px; background: var(--paper); border: 1px solid var(--line);
             border-radius: 6px; padding: 6px 10px; text-decoration: none; color: var(--ink); }
 a.preview:hover { border-color: var(--accent); background: var(--accent-wash); }

@@ -33,6 +33,7 @@ class SiteSettings:
     param: str = "fourier"
     lr: float = 0.05
     k: int = 8  # data set examples per channel
+    max_images: int | None = None  # examples from at most this many training images (a seeded sample); None: all
     images: int = 4  # input images on the activations page
     dream_side: int = 320  # longer side of the DeepDream photos
     dream_octaves: int = 3
@@ -64,6 +65,7 @@ class Site:
     inputs: list[Path] = field(default_factory=list)  # the activations page's input images
     grids: dict[tuple[int, str], Path] = field(default_factory=dict)  # (input, layer) -> activation grid
     dream_gif: Path | None = None
+    previews: dict[str, list[Path]] = field(default_factory=dict)  # layer -> its feature visualizations
 
 
 def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
@@ -123,6 +125,12 @@ class _Builder:
                              interpolation=prep.interpolation, crop_pct=prep.crop_pct)
         self.data = data
         self.data_key = [data.name, len(data.train), len(data.test), _fingerprint(data.train)]
+        self.pool = data.train  # where the examples come from
+        if settings.max_images is not None and settings.max_images < len(data.train):
+            from torch.utils.data import Subset
+
+            order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(settings.seed))
+            self.pool = Subset(data.train, sorted(order[:settings.max_images].tolist()))
         self.store = PictureStore(out / "img", network_identity(model))
         self.style = out / "style.css"
         self.extras: dict = {}  # what the activations and dream pages made, for Site
@@ -160,8 +168,8 @@ class _Builder:
         missing = self.store.missing(paths)
         if missing:
             self.progress(f"{layer}: data set examples", 0, 1)
-            found = top_examples(self.model, self.data.train, layer, missing, k=self.settings.k)
-            crops = example_crops(self.data.train, found, self.data.mean, self.data.std)
+            found = top_examples(self.model, self.pool, layer, missing, k=self.settings.k)
+            crops = example_crops(self.pool, found, self.data.mean, self.data.std)
             for c in missing:
                 scores = " ".join(f"{e.score:.3g}" for e in found[c])
                 sheet = image_sheet(torch.stack(crops[c]), cols=len(crops[c]), min_side=48)
@@ -258,7 +266,7 @@ def build_site(
     pages.append(_dream_page(b, layers))
     index = _index_page(b, layers)
     return Site(index, [index, *pages], b.store.rendered, b.store.reused, time.perf_counter() - start, layers,
-                **b.extras)
+                previews=b.shown, **b.extras)
 
 
 def layer_page_path(out: Path, layer: str) -> Path:
@@ -364,12 +372,11 @@ def _dream_page(b: _Builder, layers: list[str]) -> Path:
     return h.write_page(page, f"DeepDream · {b.title}", intro + "\n".join(sections), b.style, _nav(b))
 
 
-def _previews(b: _Builder, layers: list[str], links: dict[str, str]) -> str:
-    """One row per layer page: its link and the first few feature visualizations (already made)."""
+def previews(shown: dict[str, list[Path]], links: dict[str, str], folder: Path, count: int = 8) -> str:
+    """One row per layer: a link with its name and its first ``count`` feature visualizations."""
     rows = []
-    for layer in layers:
-        made = [p for p in b.shown.get(layer, [])[:8]]
-        images = "".join(f'<img class="thumb pixels" src="{h.esc(h.rel(p, b.out))}" alt="">' for p in made)
+    for layer, paths in shown.items():
+        images = "".join(f'<img class="thumb pixels" src="{h.esc(h.rel(p, folder))}" alt="">' for p in paths[:count])
         rows.append(f'<a class="preview" href="{h.esc(links[layer])}"><span>{h.esc(layer)}</span>{images}</a>')
     return '<div class="previews">' + "\n".join(rows) + "</div>"
 
@@ -393,7 +400,7 @@ def _index_page(b: _Builder, layers: list[str]) -> Path:
             "module in the graph or the table to see its channels.</p>",
             '<div class="stats">' + "".join(f"<div class=stat><b>{v}</b><span>{k}</span></div>" for v, k in stats)
             + "</div>",
-            "<h2>Layers</h2>" + _previews(b, layers, links),
+            "<h2>Layers</h2>" + previews({layer: b.shown[layer] for layer in layers}, links, b.out),
             f'<h2>Module graph</h2><div class="panel graph">{svg}</div>',
             '<h2>Parameters and multiply-adds per module</h2><div class="panel">'
             + h.table(("module", "type", "output", "parameters", "multiply-adds"), rows, {3, 4}, raw=True)
