@@ -93,6 +93,10 @@ def test_a_second_run_of_the_command_renders_nothing_and_takes_a_fraction_of_the
     assert f"{made} pictures made, 0 reused" in first.output
     assert f"0 pictures made, {made} reused" in second.output
     assert second_s < first_s / 3, (first_s, second_s)
+    more = CliRunner().invoke(app, [*args, "--channels", "3"])  # the last --channels counts
+    assert more.exit_code == 0, more.output
+    # one more channel in each of the 4 branches of both modules: its visualization and its examples
+    assert f"16 pictures made, {made} reused" in more.output
 
 
 def test_unknown_layers_and_a_file_as_the_site_are_refused_before_any_work(digits_run, tmp_path):

@@ -19,7 +19,7 @@ from inceptionkit.microscope import SiteSettings
 from inceptionkit.weights import load
 from inceptionkit.weights.load import preprocessing_of
 
-SMALL = tour.TourSettings(epochs=2, max_steps=6, site=SiteSettings(
+SMALL = tour.TourSettings(epochs=1, max_steps=6, site=SiteSettings(
     channels=1, steps=8, k=3, images=2, dream_side=64, dream_octaves=2, dream_steps=2, dream_frames=2))
 
 

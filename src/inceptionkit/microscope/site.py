@@ -109,6 +109,17 @@ def chosen_channels(total: int, groups: list[Branch], per_group: int) -> list[tu
     return [(None, list(range(min(per_group, total))))]
 
 
+DEPENDS = {  # the settings each kind of picture is made with (and so keyed by)
+    "visualization": ("steps", "size", "param", "lr", "seed"),
+    "examples": ("k", "max_images", "seed"),
+    "input": (),
+    "activations": (),
+    "photo": ("dream_side",),
+    "dream": ("dream_side", "dream_octaves", "dream_steps", "seed"),
+    "dream-zoom": ("dream_side", "dream_octaves", "dream_steps", "dream_frames", "seed"),
+}
+
+
 class _Builder:
     """The state of one site build: the network, its data, the store, and the pages written."""
 
@@ -137,8 +148,10 @@ class _Builder:
         self.shown: dict[str, list[Path]] = {}  # layer -> its feature visualizations, for the index
         self.sample = torch.stack([data.test[i][0] for i in range(min(2, len(data.test)))])
 
-    def picture(self, *what, suffix=".png") -> Path:
-        return self.store.path(*what, asdict(self.settings), suffix=suffix)
+    def picture(self, kind: str, *what, suffix=".png") -> Path:
+        """The file of a picture of ``kind``, keyed by ``what`` and the settings that kind depends on."""
+        settings = asdict(self.settings)
+        return self.store.path(kind, *what, {key: settings[key] for key in DEPENDS[kind]}, suffix=suffix)
 
     def src(self, path: Path, page: Path) -> str:
         return h.rel(path, page.parent)
