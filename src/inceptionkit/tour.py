@@ -60,10 +60,18 @@ def train(settings: TourSettings, out: Path, report: Callable | None = None) -> 
     from .train import TrainConfig, fit
 
     run = Path(out) / "run"
-    if (run / "metrics.json").exists():
-        return json.loads((run / "metrics.json").read_text())
     config = TrainConfig(model=MODEL, model_kwargs=settings.model_kwargs(), epochs=settings.epochs,
                          max_steps=settings.max_steps, seed=settings.seed, out=str(run))
+    if (run / "metrics.json").exists():
+        done = json.loads((run / "config.json").read_text())
+        wanted = {"model_kwargs": config.model_kwargs, "epochs": config.epochs, "max_steps": config.max_steps,
+                  "seed": config.seed}
+        differ = {key: done.get(key) for key, value in wanted.items() if done.get(key) != value}
+        if differ:
+            held = ", ".join(f"{key} {value}" for key, value in differ.items())
+            raise ValueError(f"{run} holds a finished tour run with other settings ({held}): choose another "
+                             "--out, or delete that folder to train again")
+        return json.loads((run / "metrics.json").read_text())
     resume = run if (run / "last.json").exists() else None
     return fit(replace(config, out=None) if resume else config, resume=resume, report=report)
 
@@ -81,6 +89,7 @@ def look_inside(settings: TourSettings, out: Path, progress=None) -> Site:
 
 def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site) -> Path:
     """``out/index.html``: the network, why 1x1 reductions, training, and links into the site."""
+    from .cost.compare import COMPARISON_HEADER
     from .cost.summary import HEADER, table_cells, totals_lines
 
     out = Path(out)
@@ -93,8 +102,6 @@ def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site) ->
              (f"{result.total_macs / 1e6:,.1f} M", "multiply-adds"),
              (f"{metrics['epochs']} epochs", f"{metrics['seconds']:.0f} s of training")]
     links = {layer: h.rel(layer_page_path(micro, layer), out) for layer in site.layers}
-    from .cost.compare import COMPARISON_HEADER
-
     body = [
         f'<h1>The tour: {MODEL} on handwritten digits</h1>'
         '<p class="lead">Built, counted, trained and looked inside by <code>inceptionkit tour</code>. Every '

@@ -157,3 +157,14 @@ def test_a_browser_opens_the_pages_loads_every_image_and_navigates_by_clicks(tou
     finally:
         driver.quit()
     print(f"screenshots in {shots}")
+
+
+def test_a_second_tour_reuses_the_run_and_the_pictures_and_refuses_other_settings(tour_run):
+    out, _ = tour_run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tour, "TourSettings", lambda: SMALL)
+        again = CliRunner().invoke(app, ["tour", "--out", str(out)])
+        other = CliRunner().invoke(app, ["tour", "--out", str(out), "--epochs", "3"])
+    assert again.exit_code == 0, again.output
+    assert "already trained: test top-1" in again.output and "0 pictures made" in again.output
+    assert other.exit_code != 0 and "other settings (epochs 1)" in other.output
