@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from inceptionkit import create_model
 from inceptionkit.cli.main import app
 from inceptionkit.files import TMP_PREFIX
-from inceptionkit.microscope import PictureStore, SiteSettings, branches, build_site, network_identity
+from inceptionkit.microscope import (PictureStore, SiteSettings, branches, build_site, default_layers,
+                                     network_identity)
 from inceptionkit.microscope import site as site_module
 
 
@@ -30,6 +31,15 @@ def test_a_residual_block_and_a_convolution_have_no_branches():
     x = torch.randn(1, 3, 75, 75)
     assert branches(model, "block35_1", x) == []  # x + scale * conv(cat(branches)): not a concatenation
     assert branches(model, "conv2d_1a", x) == []
+
+
+def test_default_layers_are_the_stage_ends_or_the_top_level_modules():
+    x = torch.randn(1, 3, 64, 64)
+    googlenet = create_model("googlenet", aux_logits=False).eval()
+    assert default_layers(googlenet, x) == ["conv1", "conv3", "inception3b", "inception4e", "inception5b"]
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3),
+                                torch.nn.Flatten(), torch.nn.LazyLinear(2)).eval()
+    assert default_layers(plain, x) == ["0", "2"]  # weights and a feature map; not the classifier
 
 
 def test_picture_names_follow_the_weights_and_the_settings(tmp_path):

@@ -40,7 +40,7 @@ def microscope_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="the site's folder (created; reused pictures stay)"),
     data: str = typer.Option("digits", "--data", help="examples and input images: digits, cifar10[:DIR], "
                              "fer2013:FILE.csv or an image folder"),
-    layers: str = typer.Option(None, "--layers", help="comma-separated module names; default: every stage"),
+    layers: str = typer.Option(None, "--layers", help="comma-separated module names; default: the end of every stage"),
     channels: int = typer.Option(8, "--channels", help="channels per layer (per branch of an Inception module)"),
     steps: int = typer.Option(256, "--steps", help="feature visualization steps"),
     k: int = typer.Option(8, "--k", help="data set examples per channel"),

@@ -69,10 +69,14 @@ class Site:
 
 
 def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
-    """The top-level modules with weights that output feature maps (stem convolutions and modules),
-    the classifier left out."""
+    """The end of each stage (the modules of timm's ``feature_info``: googlenet's conv1, conv3,
+    inception3b, inception4e, inception5b); for a model without it, its top-level modules with weights
+    that output feature maps."""
     from ..lens.activations import activations
 
+    info = getattr(model, "feature_info", None)
+    if info:
+        return [stage["module"] for stage in info]
     named = [name for name, module in model.named_children() if any(True for _ in module.parameters())]
     shapes = activations(model, sample, named)
     return [name for name in named if shapes[name].dim() == 4]
