@@ -68,7 +68,8 @@ def microscope_cmd(
         site = build_site(net, output, data=data, layers=_layers(layers), settings=settings, progress=bars)
     finally:
         bars.close()
-    console.print(f"wrote {len(site.pages)} pages for {len(site.layers)} layers: {site.rendered} pictures made, "
+    layers_ = f"{len(site.layers)} layer{'s' if len(site.layers) != 1 else ''}"
+    console.print(f"wrote {len(site.pages)} pages for {layers_}: {site.rendered} pictures made, "
                   f"{site.reused} reused, {site.seconds:.0f} s; open {site.index}", highlight=False, soft_wrap=True)
 
 

@@ -150,7 +150,12 @@ class _Builder:
         self.style = out / "style.css"
         self.extras: dict = {}  # what the activations and dream pages made, for Site
         self.shown: dict[str, list[Path]] = {}  # layer -> its feature visualizations, for the index
-        self.sample = torch.stack([data.test[i][0] for i in range(min(2, len(data.test)))])
+        # input images: the test split's, or the training split's when a small folder left the test split empty
+        self.inputs = data.test if len(data.test) else data.train
+        self.inputs_from = "test split" if len(data.test) else "training split"
+        if not len(self.inputs):
+            raise ValueError(f"{data.name} has no images to look at")
+        self.sample = torch.stack([self.inputs[i][0] for i in range(min(2, len(self.inputs)))])
 
     def picture(self, kind: str, *what, suffix=".png") -> Path:
         """The file of a picture of ``kind``, keyed by ``what`` and the settings that kind depends on."""
@@ -197,13 +202,13 @@ class _Builder:
         from ..lens import activations, grid
         from ..lens.grid import image_sheet
 
-        count = min(self.settings.images, len(self.data.test))
+        count = min(self.settings.images, len(self.inputs))
         inputs = {i: self.picture("input", i, self.data_key) for i in range(count)}
         grids = {(i, layer): self.picture("activations", i, layer, self.data_key)
                  for i in range(count) for layer in layers}
         if self.store.missing(inputs) + self.store.missing(grids):
             self.progress("activation grids", 0, 1)
-            x = torch.stack([self.data.test[i][0] for i in range(count)])
+            x = torch.stack([self.inputs[i][0] for i in range(count)])
             mean = torch.tensor(self.data.mean).reshape(-1, 1, 1)
             std = torch.tensor(self.data.std).reshape(-1, 1, 1)
             for i in range(count):
@@ -355,7 +360,7 @@ def _activations_page(b: _Builder, layers: list[str]) -> Path:
     rows = []
     for i, source in enumerate(inputs):
         figures = [f'<figure><img class="pixels" src="{h.esc(b.src(source, page))}" alt="input {i}">'
-                   f"<figcaption>input {i} (test split)</figcaption></figure>"]
+                   f"<figcaption>input {i} ({b.inputs_from})</figcaption></figure>"]
         for layer in layers:
             if grids[i, layer].exists():
                 figures.append(f'<figure><img class="pixels grid" src="{h.esc(b.src(grids[i, layer], page))}" '
