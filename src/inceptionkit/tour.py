@@ -24,7 +24,7 @@ INCEPTION_3A = (192, 28, 64, 96, 128, 16, 32, 32)
 
 @dataclass(frozen=True)
 class TourSettings:
-    """What the tour does; the defaults take about six minutes on two CPU cores."""
+    """What the tour does; the defaults take 2-3 minutes on two CPU cores (AVX-512; longer on AVX2)."""
 
     width: float = 0.25
     epochs: int = 8

@@ -109,6 +109,31 @@ def test_a_second_run_of_the_command_renders_nothing_and_takes_a_fraction_of_the
     assert f"16 pictures made, {made} reused" in more.output
 
 
+def test_changed_input_images_are_rendered_again(digits_net, tmp_path):
+    from tests.transfer.test_retrain import write_digits
+
+    folder = write_digits(tmp_path / "images", (3, 8), limit=10)
+    first = build_site(digits_net, tmp_path / "site", data=str(folder), layers=["inception3a"], settings=TINY)
+    assert build_site(digits_net, tmp_path / "site", data=str(folder), layers=["inception3a"],
+                      settings=TINY).rendered == 0
+    victim = sorted(folder.rglob("*.png"))[-1]
+    time.sleep(0.01)
+    Image.open(victim).transpose(Image.FLIP_LEFT_RIGHT).save(victim)  # same name, other pixels
+    again = build_site(digits_net, tmp_path / "site", data=str(folder), layers=["inception3a"], settings=TINY)
+    assert 0 < again.rendered <= first.rendered
+
+
+def test_a_layer_that_does_not_run_is_refused_by_name(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("googlenet_cifar", width=0.125).eval()
+    with pytest.raises(ValueError, match="fc_missing|no module"):
+        build_site(model, tmp_path / "a", layers=["fc_missing"], settings=TINY)
+    aux = create_model("googlenet", aux_logits=True, num_classes=10).eval()
+    with pytest.raises(ValueError, match=r"aux1 did not run in the forward pass \(eval mode\)"):
+        build_site(aux, tmp_path / "b", layers=["inception3a", "aux1"], settings=TINY)
+    assert not (tmp_path / "b").exists()
+
+
 def test_unknown_layers_and_a_file_as_the_site_are_refused_before_any_work(digits_run, tmp_path):
     bad = CliRunner().invoke(app, ["microscope", str(digits_run), "-o", str(tmp_path / "s"), "--layers", "inception9z"])
     assert bad.exit_code != 0 and "inception9z" in bad.output and not (tmp_path / "s" / "img").exists()

@@ -56,11 +56,13 @@ def microscope_cmd(
 
     if channels < 1 or steps < 1 or k < 1:
         raise ValueError(f"--channels, --steps and --k must be at least 1, got {channels}, {steps}, {k}")
+    if dream_frames < 0:
+        raise ValueError(f"--dream-frames must be 0 (no GIF) or more, got {dream_frames}")
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"--max-images must be at least 1, got {max_images}")
     if output.exists() and not output.is_dir():
         raise ValueError(f"-o {output} is a file; the site needs a folder")
     net = network_with_weights(weights, None)
-    if max_images is not None and max_images < 1:
-        raise ValueError(f"--max-images must be at least 1, got {max_images}")
     settings = SiteSettings(channels=channels, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
                             seed=seed)
     bars = _Bars()
@@ -96,9 +98,8 @@ def tour_cmd(
     site = replace(settings.site, **{key: value for key, value in
                                      dict(channels=channels, steps=steps, dream_frames=dream_frames).items()
                                      if value is not None})
-    settings = replace(settings, site=site, max_steps=max_steps, **{key: value for key, value in
-                                                                    dict(epochs=epochs, width=width).items()
-                                                                    if value is not None})
+    chosen = dict(epochs=epochs, width=width, max_steps=max_steps)
+    settings = replace(settings, site=site, **{key: value for key, value in chosen.items() if value is not None})
     console.rule(f"1/4 the network: {tour.MODEL}, width {settings.width:g}")
     print_summary(tour.summary(settings), tour.MODEL)
     console.rule("2/4 why 1x1 reductions: GoogLeNet's inception (3a)")

@@ -97,4 +97,9 @@ def activations(model: nn.Module, images, layers: str | Sequence[str]) -> dict[s
     device = next(model.parameters()).device
     with watching(model, names) as seen:
         out = run(model, load_images(x, None).to(device), seen)
+    idle = [name for name in names if name not in out]
+    if idle:
+        mode = "train" if model.training else "eval"
+        raise ValueError(f"{', '.join(idle)} did not run in the forward pass ({mode} mode): an auxiliary head, "
+                         "or a module the forward does not call")
     return {name: out[name].detach() for name in names}

@@ -88,8 +88,11 @@ def link(href: str, text: str, **attrs: str) -> str:
 
 
 def rel(path: Path, start: Path) -> str:
-    """``path`` relative to the folder ``start``, with forward slashes (what an href takes)."""
-    return Path(os.path.relpath(path, start)).as_posix()
+    """``path`` relative to the folder ``start`` as an href: forward slashes, URL-quoted (a module name
+    may hold ``#``, ``?`` or ``%``)."""
+    from urllib.parse import quote
+
+    return quote(Path(os.path.relpath(path, start)).as_posix())
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: set[int] = frozenset(),

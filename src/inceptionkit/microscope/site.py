@@ -72,14 +72,15 @@ def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
     """The end of each stage (the modules of timm's ``feature_info``: googlenet's conv1, conv3,
     inception3b, inception4e, inception5b); for a model without it, its top-level modules with weights
     that output feature maps."""
-    from ..lens.activations import activations
+    from ..lens.activations import run, watching
 
     info = getattr(model, "feature_info", None)
     if info:
         return [stage["module"] for stage in info]
     named = [name for name, module in model.named_children() if any(True for _ in module.parameters())]
-    shapes = activations(model, sample, named)
-    return [name for name in named if shapes[name].dim() == 4]
+    with torch.no_grad(), watching(model, named, stop=False) as seen:
+        shapes = run(model, sample, seen)  # modules that do not run in eval mode (aux heads) are not in it
+    return [name for name in named if name in shapes and shapes[name].dim() == 4]
 
 
 def branches(model: nn.Module, layer: str, sample: torch.Tensor) -> list[Branch]:
@@ -139,13 +140,16 @@ class _Builder:
             data = load_data(data, prep.input_size, mean=prep.mean, std=prep.std, augment=False,
                              interpolation=prep.interpolation, crop_pct=prep.crop_pct)
         self.data = data
-        self.data_key = [data.name, len(data.train), len(data.test), _fingerprint(data.train)]
+        if len(data.train) and not torch.equal(data.train[0][0], data.train[0][0]):
+            raise ValueError(f"{data.name}'s training split is augmented (each read differs): the microscope needs "
+                             "fixed images (load_data(..., augment=False))")
         self.pool = data.train  # where the examples come from
         if settings.max_images is not None and settings.max_images < len(data.train):
             from torch.utils.data import Subset
 
             order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(settings.seed))
             self.pool = Subset(data.train, sorted(order[:settings.max_images].tolist()))
+        self.pool_key = [data.name, fingerprint(self.pool)]
         self.store = PictureStore(out / "img", network_identity(model))
         self.style = out / "style.css"
         self.extras: dict = {}  # what the activations and dream pages made, for Site
@@ -156,6 +160,7 @@ class _Builder:
         if not len(self.inputs):
             raise ValueError(f"{data.name} has no images to look at")
         self.sample = torch.stack([self.inputs[i][0] for i in range(min(2, len(self.inputs)))])
+        self.inputs_key = [data.name, fingerprint(self.inputs)]
 
     def picture(self, kind: str, *what, suffix=".png") -> Path:
         """The file of a picture of ``kind``, keyed by ``what`` and the settings that kind depends on."""
@@ -186,7 +191,7 @@ class _Builder:
         from ..lens.examples import example_crops, top_examples
         from ..lens.grid import image_sheet
 
-        paths = {c: self.picture("examples", layer, c, self.data_key) for c in channels}
+        paths = {c: self.picture("examples", layer, c, self.pool_key) for c in channels}
         missing = self.store.missing(paths)
         if missing:
             self.progress(f"{layer}: data set examples", 0, 1)
@@ -203,20 +208,21 @@ class _Builder:
         from ..lens.grid import image_sheet
 
         count = min(self.settings.images, len(self.inputs))
-        inputs = {i: self.picture("input", i, self.data_key) for i in range(count)}
-        grids = {(i, layer): self.picture("activations", i, layer, self.data_key)
-                 for i in range(count) for layer in layers}
-        if self.store.missing(inputs) + self.store.missing(grids):
+        inputs = {i: self.picture("input", i, self.inputs_key) for i in range(count)}
+        maps = [layer for layer in layers if _output_of(self, layer).dim() == 4]  # a grid needs channels of maps
+        grids = {(i, layer): self.picture("activations", i, layer, self.inputs_key)
+                 for i in range(count) for layer in maps}
+        new_inputs, new_grids = self.store.missing(inputs), self.store.missing(grids)
+        if new_inputs or new_grids:
             self.progress("activation grids", 0, 1)
             x = torch.stack([self.inputs[i][0] for i in range(count)])
             mean = torch.tensor(self.data.mean).reshape(-1, 1, 1)
             std = torch.tensor(self.data.std).reshape(-1, 1, 1)
-            for i in range(count):
+            for i in new_inputs:
                 self.store.save_image(inputs[i], image_sheet((x[i] * std + mean)[None], min_side=96, pad=0))
-            out = activations(self.model, x, layers)
-            for (i, layer), path in grids.items():
-                if out[layer].dim() == 4:
-                    self.store.save_image(path, grid(out[layer][i]))
+            out = activations(self.model, x, sorted({layer for _, layer in new_grids})) if new_grids else {}
+            for i, layer in new_grids:
+                self.store.save_image(grids[i, layer], grid(out[layer][i]))
         return [inputs[i] for i in range(count)], grids
 
     def dreams(self, layers: list[str]) -> tuple[list[Path], dict[tuple[str, str], Path], Path | None]:
@@ -244,15 +250,33 @@ class _Builder:
         return list(photos.values()), dreamed, gif
 
 
-def _fingerprint(dataset) -> str:
-    """A short hash of a few of the data set's images (first, middle, last): the data's part of a cache key."""
+def fingerprint(dataset) -> str:
+    """A hash of every item of a data set: each file's path, size and modification time where the data
+    set reads files (an image folder), else every image tensor. The data's part of a cache key."""
     import hashlib
+    import os
 
     digest = hashlib.sha256()
-    n = len(dataset)
-    for i in sorted({0, n // 2, n - 1}):
-        digest.update(dataset[i][0].numpy().tobytes())
+    files = _files(dataset)
+    if files is not None:
+        for path in files:
+            stat = os.stat(path)
+            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    else:
+        for i in range(len(dataset)):
+            digest.update(dataset[i][0].numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def _files(dataset) -> list[str] | None:
+    """The files behind each item, where the data set reads files (an image folder, or a subset of one)."""
+    from torch.utils.data import Subset
+
+    if isinstance(dataset, Subset):
+        base = _files(dataset.dataset)
+        return None if base is None else [base[i] for i in dataset.indices]
+    samples = getattr(dataset, "samples", None)
+    return [str(path) for path, _ in samples] if samples is not None else None
 
 
 def build_site(
@@ -278,10 +302,11 @@ def build_site(
     if layers:
         find_layers(model, layers)  # unknown names fail here, before any work
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = title or getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__
-    b = _Builder(model, out, data, settings, name, progress)
+    name = title or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
+    b = _Builder(model, out, data, settings, name, progress)  # refuses what it cannot use before any file
     layers = list(layers) if layers else default_layers(b.model, b.sample)
+    _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
+    out.mkdir(parents=True, exist_ok=True)
     h.write_style(b.style)
     pages = [_layer_page(b, layer, layers) for layer in layers]
     pages.append(_activations_page(b, layers))
@@ -292,7 +317,8 @@ def build_site(
 
 
 def layer_page_path(out: Path, layer: str) -> Path:
-    return out / "layers" / f"{layer}.html"
+    """``out/layers/NAME.html`` (a ``/`` in a module name becomes ``_``)."""
+    return out / "layers" / f"{layer.replace('/', '_')}.html"
 
 
 def _nav(b: _Builder) -> list[tuple[str, Path]]:
@@ -335,8 +361,9 @@ def _layer_page(b: _Builder, layer: str, layers: list[str]) -> Path:
     else:
         body = '<div class="cards">' + "\n".join(card(c) for c in channels) + "</div>"
     where = layers.index(layer)
-    before = h.link(layer_page_path(b.out, layers[where - 1]).name, f"← {layers[where - 1]}") if where else ""
-    after = (h.link(layer_page_path(b.out, layers[where + 1]).name, f"{layers[where + 1]} →")
+    before = (h.link(h.rel(layer_page_path(b.out, layers[where - 1]), page.parent), f"← {layers[where - 1]}")
+              if where else "")
+    after = (h.link(h.rel(layer_page_path(b.out, layers[where + 1]), page.parent), f"{layers[where + 1]} →")
              if where + 1 < len(layers) else "")
     rf = (f"; each unit sees {field.box[2]}x{field.box[3]} input pixels (the crops' size)" if field else "")
     intro = (f'<h1>{h.esc(layer)}</h1><p class="lead">{h.esc(b.title)} · output {dims(tuple(out.shape[1:]))}'
@@ -347,22 +374,24 @@ def _layer_page(b: _Builder, layer: str, layers: list[str]) -> Path:
     return h.write_page(page, f"{layer} · {b.title}", intro + body + nav, b.style, _nav(b))
 
 
-def _output_of(b: _Builder, layer: str) -> torch.Tensor:
+def _output_of(b: _Builder, *layers: str) -> torch.Tensor:
+    """The first layer's output for one input image (the others only checked to run)."""
     from ..lens import activations
 
-    return activations(b.model, b.sample[:1], layer)[layer]
+    with torch.no_grad():
+        return activations(b.model, b.sample[:1], list(layers))[layers[0]]
 
 
 def _activations_page(b: _Builder, layers: list[str]) -> Path:
     page = b.out / "activations.html"
     inputs, grids = b.activation_grids(layers)
-    b.extras.update(inputs=inputs, grids={key: path for key, path in grids.items() if path.exists()})
+    b.extras.update(inputs=inputs, grids=grids)
     rows = []
     for i, source in enumerate(inputs):
         figures = [f'<figure><img class="pixels" src="{h.esc(b.src(source, page))}" alt="input {i}">'
                    f"<figcaption>input {i} ({b.inputs_from})</figcaption></figure>"]
         for layer in layers:
-            if grids[i, layer].exists():
+            if (i, layer) in grids:
                 figures.append(f'<figure><img class="pixels grid" src="{h.esc(b.src(grids[i, layer], page))}" '
                                f'alt="{h.esc(layer)} on input {i}"><figcaption>{h.esc(layer)}</figcaption></figure>')
         rows.append(f'<div class="row">{"".join(figures)}</div>')

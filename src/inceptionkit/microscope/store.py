@@ -19,6 +19,8 @@ from torch import nn
 
 from ..files import atomic_save
 
+CACHE_VERSION = 1  # raise it when a change of code makes other pictures from the same inputs
+
 
 def network_identity(model: nn.Module) -> str:
     """A hash of the network's class, preprocessing and every parameter and buffer (names, shapes, values)."""
@@ -43,7 +45,7 @@ class PictureStore:
 
     def path(self, *what, suffix: str = ".png") -> Path:
         """The file for the picture described by ``what`` (JSON-able values) of this network."""
-        text = json.dumps([self.identity, *what], sort_keys=True, default=str)
+        text = json.dumps([CACHE_VERSION, self.identity, *what], sort_keys=True, default=str)
         return self.folder / f"{hashlib.sha256(text.encode()).hexdigest()[:24]}{suffix}"
 
     def missing(self, paths: dict) -> list:
