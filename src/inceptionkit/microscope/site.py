@@ -93,7 +93,11 @@ def branches(model: nn.Module, layer: str, sample: torch.Tensor) -> list[Branch]
     if len(children) < 2:
         return []
     names = [f"{layer}.{child}" for child in children]
-    out = activations(model, sample, [layer, *names])
+    try:
+        with torch.no_grad():
+            out = activations(model, sample, [layer, *names])
+    except ValueError:  # a child the forward does not call: not a concatenation of branches
+        return []
     parts = [out[name] for name in names]
     if any(p.dim() != 4 or p.shape[-2:] != out[layer].shape[-2:] for p in parts):
         return []
