@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 from inceptionkit import create_model
 from inceptionkit.cli.main import app
 from inceptionkit.files import TMP_PREFIX
-from inceptionkit.microscope import (PictureStore, SiteSettings, branches, build_site, default_layers,
-                                     network_identity)
+from inceptionkit.microscope import PictureStore, SiteSettings, branches, build_site, default_layers, network_identity
 from inceptionkit.microscope import site as site_module
 
 
