@@ -87,15 +87,16 @@ def look_inside(settings: TourSettings, out: Path, progress=None) -> Site:
                       progress=progress)
 
 
-def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site) -> Path:
-    """``out/index.html``: the network, why 1x1 reductions, training, and links into the site."""
+def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site, result=None) -> Path:
+    """``out/index.html``: the network (``result``: its :func:`summary`, made when not given), why 1x1
+    reductions, training, and links into the site."""
     from .cost.compare import COMPARISON_HEADER
     from .cost.summary import HEADER, table_cells, totals_lines
 
     out = Path(out)
     page = out / "index.html"
     run, micro = out / "run", out / "microscope"
-    result = summary(settings)
+    result = result or summary(settings)
     cmp = comparison()
     accuracy = metrics["test_top1"]
     stats = [(f"{accuracy:.2%}", "test accuracy"), (f"{result.total_params:,}", "parameters"),

@@ -113,6 +113,18 @@ def explained_input(name: str, in_chans: int | None = None):
                          f"{config.describe_sizes()} pixels (default {dims(config.input_size)})") from None
 
 
+def comma_list(text: str, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """``a,b,c`` as a tuple (spaces and empty parts dropped); refused when empty or, with ``allowed``, unknown."""
+    items = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not items:
+        raise ValueError(f"{what} is empty")
+    if allowed is not None:
+        unknown = [item for item in items if item not in allowed]
+        if unknown:
+            raise ValueError(f"{what}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    return items
+
+
 MODEL_HELP = "NAME[:SOURCE] (inception_v3:torchvision), a run folder or a weights file"
 WEIGHTS_HELP = "with --model NAME: a source (torchvision, timm, DEFAULT) or a weights file"
 

@@ -8,20 +8,9 @@ import warnings
 
 import typer
 
-from .common import console, err_console, user_errors
+from .common import comma_list, console, err_console, user_errors
 
 PEER_NAMES = ("torchvision", "timm", "onnxruntime")
-
-
-def _csv(text: str, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    items = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not items:
-        raise ValueError(f"{what} is empty")
-    if allowed is not None:
-        unknown = [item for item in items if item not in allowed]
-        if unknown:
-            raise ValueError(f"{what}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
-    return items
 
 
 @user_errors
@@ -44,11 +33,11 @@ def bench_cmd(
 
     if model not in list_models():
         raise ValueError(f"unknown network {model!r}; choose from {', '.join(list_models())}")
-    sizes = tuple(int(b) for b in _csv(batch, "--batch"))
+    sizes = tuple(int(b) for b in comma_list(batch, "--batch"))
     if min(sizes) < 1:
         raise ValueError(f"batch sizes must be at least 1, got {batch}")
-    dtypes = _csv(dtype, "--dtype", ("fp32", "int8", "bf16"))
-    peers = _csv(compare, "--compare", PEER_NAMES) if compare.strip() else ()
+    dtypes = comma_list(dtype, "--dtype", ("fp32", "int8", "bf16"))
+    peers = comma_list(compare, "--compare", PEER_NAMES) if compare.strip() else ()
     if repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {repeats}")
     if threads:

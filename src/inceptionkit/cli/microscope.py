@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import MODEL_HELP, console, network_with_weights, user_errors
+from .common import MODEL_HELP, comma_list, console, network_with_weights, user_errors
 
 
 class _Bars:
@@ -28,10 +28,6 @@ class _Bars:
         if self.bar is not None:
             self.bar.close()
         self.bar, self.what = None, None
-
-
-def _layers(text: str | None) -> list[str] | None:
-    return [name.strip() for name in text.split(",") if name.strip()] if text else None
 
 
 @user_errors
@@ -65,9 +61,10 @@ def microscope_cmd(
     net = network_with_weights(weights, None)
     settings = SiteSettings(channels=channels, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
                             seed=seed)
+    chosen = list(comma_list(layers, "--layers")) if layers else None
     bars = _Bars()
     try:
-        site = build_site(net, output, data=data, layers=_layers(layers), settings=settings, progress=bars)
+        site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars)
     finally:
         bars.close()
     layers_ = f"{len(site.layers)} layer{'s' if len(site.layers) != 1 else ''}"
@@ -101,7 +98,8 @@ def tour_cmd(
     chosen = dict(epochs=epochs, width=width, max_steps=max_steps)
     settings = replace(settings, site=site, **{key: value for key, value in chosen.items() if value is not None})
     console.rule(f"1/4 the network: {tour.MODEL}, width {settings.width:g}")
-    print_summary(tour.summary(settings), tour.MODEL)
+    summary = tour.summary(settings)
+    print_summary(summary, tour.MODEL)
     console.rule("2/4 why 1x1 reductions: GoogLeNet's inception (3a)")
     _print_comparison(tour.comparison(), as_json=False)
     console.rule(f"3/4 training on the embedded digits, {settings.epochs} epochs")
@@ -119,7 +117,7 @@ def tour_cmd(
         bars.close()
     console.print(f"microscope: {len(site.pages)} pages, {site.rendered} pictures made, {site.reused} reused, "
                   f"{site.seconds:.0f} s", highlight=False)
-    index = tour.write_index(out, settings, metrics, site)
+    index = tour.write_index(out, settings, metrics, site, summary)
     console.print(f"open {index.resolve()}", highlight=False, soft_wrap=True)
 
 

@@ -97,13 +97,14 @@ def rel(path: Path, start: Path) -> str:
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: set[int] = frozenset(),
           raw: bool = False) -> str:
-    """A table; columns in ``numbers`` right-aligned; cells are escaped unless ``raw``."""
-    def cell(tag: str, i: int, value: str) -> str:
+    """A table; columns in ``numbers`` right-aligned; the header is escaped, the cells unless ``raw``."""
+    def cell(tag: str, i: int, html_text: str) -> str:
         klass = ' class="n"' if i in numbers else ""
-        return f"<{tag}{klass}>{value if raw else esc(value)}</{tag}>"
+        return f"<{tag}{klass}>{html_text}</{tag}>"
 
-    head = "".join(cell("th", i, esc(h) if raw else h) for i, h in enumerate(header))
-    body = "\n".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
+    head = "".join(cell("th", i, esc(h)) for i, h in enumerate(header))
+    body = "\n".join("<tr>" + "".join(cell("td", i, v if raw else esc(v)) for i, v in enumerate(row)) + "</tr>"
+                     for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..weights.load import network_identity
 from . import html as h
-from .store import PictureStore, network_identity, png_text
+from .store import PictureStore, png_text
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 

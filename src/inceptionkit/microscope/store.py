@@ -14,24 +14,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from ..files import atomic_save
 
 CACHE_VERSION = 1  # raise it when a change of code makes other pictures from the same inputs
-
-
-def network_identity(model: nn.Module) -> str:
-    """A hash of the network's class, preprocessing and every parameter and buffer (names, shapes, values)."""
-    from ..weights.load import preprocessing_of
-
-    digest = hashlib.sha256(type(model).__qualname__.encode())
-    digest.update(repr(preprocessing_of(model)).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 class PictureStore:

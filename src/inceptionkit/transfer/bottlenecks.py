@@ -9,8 +9,6 @@ image: a changed image is recomputed, another network or other weights never reu
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,30 +21,13 @@ from torch import nn
 from ..data.folder import open_image
 from ..files import atomic_save, sha256_of
 from ..probe import probing
-from ..weights.load import preprocessing_of
+from ..weights.load import network_identity, preprocessing_of
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/inceptionkit/bottlenecks`` (``~/.cache/...`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "inceptionkit" / "bottlenecks"
-
-
-def network_identity(model: nn.Module) -> str:
-    """A short hash of what decides a network's bottlenecks: its architecture and arguments, its
-    preprocessing, and its weights (the classifiers' excepted: retraining replaces them)."""
-    digest = hashlib.sha256()
-    config = getattr(model, "config", None)
-    about = {"model": config.name if config else type(model).__name__,
-             "kwargs": {k: v for k, v in getattr(model, "init_kwargs", {}).items() if k != "num_classes"},
-             "preprocessing": preprocessing_of(model).to_dict()}
-    digest.update(json.dumps(about, sort_keys=True, default=str).encode())
-    heads = ("fc.", *(f"{aux}." for aux in getattr(model, "aux_taps", {}).values()))
-    for key, tensor in sorted(model.state_dict().items()):
-        if not key.startswith(heads):
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:20]
 
 
 @dataclass
@@ -81,7 +62,7 @@ def bottlenecks(
 ) -> Bottlenecks:
     """The pre-logits features of every (path, label) in ``samples``, from the cache where they are,
     computed in eval mode with the model's own preprocessing where not (and then cached)."""
-    folder = Path(cache_dir or default_cache_dir()) / network_identity(model)
+    folder = Path(cache_dir or default_cache_dir()) / network_identity(model, classifiers=False)
     folder.mkdir(parents=True, exist_ok=True)
     prep = preprocessing_of(model)
     transform, mode = prep.transform(), ("L" if prep.colour == "L" else "RGB")

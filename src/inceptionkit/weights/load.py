@@ -160,6 +160,26 @@ def preprocessing_of(model: nn.Module) -> Preprocessing:
     return default_preprocessing(config.name, in_chans=_in_chans(model))
 
 
+def network_identity(model: nn.Module, classifiers: bool = True) -> str:
+    """A short hash of what decides a network's outputs: its architecture and arguments, its
+    preprocessing and every weight and buffer (without the classifiers' with ``classifiers=False``, for
+    features that retraining keeps). Keys the bottleneck cache and the microscope's pictures."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    about = {"model": config.name if config else type(model).__name__,
+             "kwargs": {k: v for k, v in getattr(model, "init_kwargs", {}).items() if k != "num_classes"},
+             "preprocessing": preprocessing_of(model).to_dict()}
+    digest.update(json.dumps(about, sort_keys=True, default=str).encode())
+    heads = () if classifiers else ("fc.", *(f"{aux}." for aux in getattr(model, "aux_taps", {}).values()))
+    for key, tensor in sorted(model.state_dict().items()):
+        if not key.startswith(heads):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
 def _in_chans(model: nn.Module) -> int:
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     return first.in_channels if first is not None else 3
