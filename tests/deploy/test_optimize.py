@@ -84,12 +84,27 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
         assert rel(runtime(x), model(x)) <= 1e-4
 
 
+def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
+    model = with_statistics("googlenet", variant="torchvision")
+    fast = optimize(model, compile=True)  # the check batch (4 images) builds the first library
+    assert fast.optimization.compiled and fast.optimization.max_rel_diff <= 1e-4
+    assert fast.optimization.merged_convs == 0  # compiled fp32: folding only (docs/benchmarks.md)
+    x = torch.randn(1, *model.pretrained_cfg["input_size"])
+    with torch.no_grad():
+        assert rel(fast(x), model(x)) <= 1e-4
+        assert rel(fast(x.contiguous(memory_format=torch.channels_last)), model(x)) <= 1e-4
+    built = fast.run.compiled.built
+    assert sorted(shape[0] for shape, _, _ in built) == [1, 4]  # one library per batch size, reused
+
+
 def test_bad_requests_are_refused_with_the_reason(monkeypatch):
     model = create_model("teaching_cifar10")
     with pytest.raises(ValueError, match="dtype must be one of"):
         optimize(model, "fp16")
     with pytest.raises(ValueError, match="int8 needs calibration"):
         optimize(model, "int8")
+    with pytest.raises(ValueError, match="fuse=True is for the torch backend"):
+        optimize(model, backend="onnxruntime", fuse=True)
     import sys
 
     monkeypatch.setattr(sys.modules["inceptionkit.deploy.optimize"], "cpu_supports_bf16", lambda: False)
@@ -135,4 +150,5 @@ def test_int8_keeps_the_trained_networks_answers(digits_network, backend):
     agreement = (got.argmax(1) == expected.argmax(1)).float().mean().item()
     print(f"int8 ({backend}): top-1 agrees with fp32 on {agreement:.4f} of {len(test)} test digits")
     assert agreement >= 0.99  # measured 1.0 on both backends
+    assert (quantized.optimization.merged_convs > 0) == (backend == "torch")  # int8 in PyTorch: fused
     assert quantized.optimization.top1_agreement >= 0.99  # on the calibration images

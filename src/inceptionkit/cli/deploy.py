@@ -19,7 +19,7 @@ def bench_cmd(
     batch: str = typer.Option("1,16", "--batch", help="batch sizes, comma-separated"),
     dtype: str = typer.Option("fp32,int8", "--dtype", help="fp32, int8, bf16 (bf16 only where the CPU has it)"),
     compare: str = typer.Option(",".join(PEER_NAMES), "--compare", help="peers: torchvision, timm, onnxruntime"),
-    compile: bool = typer.Option(True, "--compile/--no-compile", help="include torch.compile variants (slow to build)"),
+    compile: bool = typer.Option(True, "--compile/--no-compile", help="include compiled variants: torch.compile for the peers, AOTInductor for ours (slow to build)"),
     repeats: int = typer.Option(7, "--repeats", help="timed rounds per batch size (batch 1: three times as many)"),
     threads: int = typer.Option(None, "--threads", help="threads for PyTorch and ONNX Runtime; default: PyTorch's"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
@@ -42,7 +42,7 @@ def bench_cmd(
         raise ValueError(f"--repeats must be at least 1, got {repeats}")
     if threads:
         torch.set_num_threads(threads)
-    status = err_console.status("building the variants (torch.compile takes a minute or two)")
+    status = err_console.status("building the variants (compiling takes a minute or two)")
     with status, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the quantizer's and compiler's notes to their developers
         found, ours = variants(model, peers=peers, dtypes=dtypes, compile=compile, threads=threads)

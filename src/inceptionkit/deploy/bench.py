@@ -143,9 +143,6 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
     """Every variant of ``name`` to time: ours (optimize's paths) and the peers' in ``peers`` that have
     the network, in ``dtypes`` ("fp32", "int8", "bf16" where the CPU has it natively). Returns them
     and our network (with the first peer's weights, or random ones when no peer has it)."""
-    import torch._inductor.config as inductor
-
-    inductor.freezing = True  # the peers' compile gets the same frozen-weights setting as ours
     threads = threads or torch.get_num_threads()
     libraries = [p for p in PEERS.get(name, ()) if p in peers]
     bf16 = "bf16" in dtypes and cpu_supports_bf16()
@@ -164,7 +161,9 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
             found += [Variant(f"{library} NCHW", library, "fp32", _eager(peer)),
                       Variant(f"{library} channels_last", library, "fp32", _eager(peer, True))]
             if compile:
-                compiled = torch.compile(peer.to(memory_format=torch.channels_last), dynamic=False)
+                # frozen weights, as ours: constants folded, convolution weights prepacked
+                compiled = torch.compile(peer.to(memory_format=torch.channels_last), dynamic=False,
+                                         options={"freezing": True})
                 found.append(Variant(f"{library} compile", library, "fp32", _eager(compiled, True)))
             if "onnxruntime" in peers:
                 found.append(Variant(f"onnxruntime ({library} export)", "onnxruntime", "fp32",
@@ -198,14 +197,14 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
     if "fp32" in dtypes:
         found.append(Variant("inceptionkit torch", "inceptionkit", "fp32", optimize(ours, check=False)))
         if compile:
-            found.append(Variant("inceptionkit compile", "inceptionkit", "fp32",
+            found.append(Variant("inceptionkit aot", "inceptionkit", "fp32",
                                  optimize(ours, compile=True, check=False)))
         found.append(Variant("inceptionkit onnxruntime", "inceptionkit", "fp32",
                              optimize(ours, backend="onnxruntime", threads=threads, spin=False, check=False)))
     if bf16:
         found.append(Variant("inceptionkit bf16", "inceptionkit", "bf16", optimize(ours, "bf16", check=False)))
         if compile:
-            found.append(Variant("inceptionkit bf16 compile", "inceptionkit", "bf16",
+            found.append(Variant("inceptionkit bf16 aot", "inceptionkit", "bf16",
                                  optimize(ours, "bf16", compile=True, check=False)))
     if "int8" in dtypes:
         found.append(Variant("inceptionkit int8 torch", "inceptionkit", "int8",

@@ -1,8 +1,8 @@
 """``optimize(model, ...)``: an inference copy of a network computing the same function faster.
 
 BatchNorm and residual scales folded, sibling 1x1 convolutions fused (:mod:`.fuse`), then run by
-PyTorch (channels_last, inference mode, optionally ``torch.compile``; bf16 where the hardware has it)
-or by ONNX Runtime (fp32, or int8 by static post-training quantization calibrated on the user's
+PyTorch (channels_last, inference mode, optionally compiled ahead of time by AOTInductor, :mod:`.aot`;
+bf16 where the hardware has it) or by ONNX Runtime (fp32, or int8 by static post-training quantization calibrated on the user's
 images). The original network is left untouched; the result reports what was done and how far
 its outputs are from the original's.
 """
@@ -21,6 +21,7 @@ from torch import nn
 from ..probe import probing
 from ..train.precision import cpu_supports_bf16
 from ..weights.load import preprocessing_of
+from .aot import AheadOfTime
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
 from .quantize import calibration_batches, compare_logits, quantize_onnx, torch_int8
 
@@ -60,7 +61,7 @@ class InferenceModel(nn.Module):
         return self.run(x)
 
 
-def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backend: str = "torch",
+def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None, backend: str = "torch",
              compile: bool = False, calibration: Iterable[torch.Tensor] | torch.Tensor | None = None,
              threads: int | None = None, spin: bool = True, check: bool = True) -> InferenceModel:
     """An inference copy of ``model`` (eval mode) that computes the same function.
@@ -68,10 +69,12 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     ``dtype``: "fp32"; "bf16" (PyTorch backend, where the hardware computes bf16 natively: a GPU, or a
     CPU with AVX512-BF16 or AMX); "int8" (static post-training quantization calibrated on
     ``calibration``, a batch or an iterable of preprocessed batches of the user's images: with the
-    torch backend torchao's x86 quantizer compiled by Inductor, with onnxruntime its quantizer).
+    torch backend torchao's x86 quantizer, compiled ahead of time; with onnxruntime its quantizer).
     BatchNorm and residual scales are always folded; ``fuse`` also merges sibling 1x1 convolutions
-    (PyTorch fp32/bf16: faster at batch 1, slightly slower at 16). ``backend``:
-    "torch" (channels_last; ``compile`` adds ``torch.compile``) or "onnxruntime" (``threads``: its
+    (default: where it pays, in eager PyTorch (faster at batch 1) and int8 (2-3% at batch 1 and 16);
+    compiled fp32 gains nothing at batch 1 and loses at 16, ONNX Runtime loses). ``backend``: "torch" (channels_last; ``compile``:
+    AOTInductor, one library per input shape built on its first call: 15-40 s each, then the fastest
+    path at batch 1) or "onnxruntime" (``threads``: its
     intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the cores). ``check``:
     compare with the original on a batch (the report's ``max_rel_diff``,
     and for int8 the top-1 agreement on the calibration images).
@@ -95,9 +98,14 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool = True, backen
     batches = calibration_batches(calibration) if calibration is not None else None
     report.folded_batchnorms = fold_batchnorm(net)
     report.folded_scales = fold_residual_scales(net)
-    if fuse and backend == "torch" and dtype != "int8":
-        # not for ONNX Runtime: its Split is not in its blocked (NCHWc) layout, and the reorders
-        # around it cost more than the one wider convolution saves (docs/benchmarks.md)
+    if fuse is None:
+        # ONNX Runtime's Split is not in its blocked (NCHWc) layout, and the reorders around it cost
+        # more than the one wider convolution saves; Inductor's compiled fp32 graph gains nothing at
+        # batch 1 and loses at 16, its int8 graph gains a little (docs/benchmarks.md)
+        fuse = backend == "torch" and (dtype == "int8" or not compile)
+    if fuse and backend == "onnxruntime":
+        raise ValueError("fuse=True is for the torch backend: ONNX Runtime runs the merged convolutions slower")
+    if fuse:
         report.merged_convs = fuse_sibling_convs(net)
     if backend == "torch" and dtype == "int8":
         run = _torch_int8_runner(net, batches, report)
@@ -125,7 +133,7 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
     report.channels_last = True
     forward = net
     if compile:
-        forward = torch.compile(net, dynamic=False)
+        forward = AheadOfTime(net, channels_last=True)
         report.compiled = True
     cast = torch.bfloat16 if dtype == "bf16" else torch.float32
 
@@ -135,11 +143,13 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
             return forward(x).float()
 
     run.module = net  # what runs, for inspection
+    run.compiled = forward if compile else None
     return run
 
 
 def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], report: Optimization):
-    compiled, quantized = torch_int8(net, batches)
+    quantized = torch_int8(net, batches)
+    compiled = AheadOfTime(quantized)
     report.compiled = True
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -147,6 +157,7 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], report: Opti
             return compiled(x.detach().float().cpu())
 
     run.module = quantized
+    run.compiled = compiled
     return run
 
 

@@ -1,6 +1,6 @@
 """int8 by static post-training quantization, calibrated on a few batches of the user's images, in
 the two runtimes that have fast int8 kernels on x86: PyTorch (torchao's X86InductorQuantizer on a
-``torch.export`` graph, compiled by Inductor into oneDNN's int8 kernels) and ONNX Runtime (its
+``torch.export`` graph, compiled ahead of time by Inductor into oneDNN's int8 kernels) and ONNX Runtime (its
 quantizer, QDQ format). Weights are int8 per output channel, activations uint8 per tensor.
 """
 
@@ -29,18 +29,17 @@ def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tens
     return batches
 
 
-def torch_int8(net: nn.Module, batches: list[torch.Tensor]):
-    """``(compiled, quantized)``: the network (eval, fp32, on CPU) quantized by torchao's x86 quantizer
-    after calibration on ``batches``, and its ``torch.compile`` with frozen weights and one graph per
-    batch size (static shapes run 8-40% faster here than one dynamic graph)."""
+def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphModule:
+    """The network (eval, fp32, on CPU) quantized by torchao's x86 quantizer after calibration on
+    ``batches``: a graph of quantize/dequantize and fp32 ops that Inductor lowers to int8 kernels when
+    it compiles it (:class:`.aot.AheadOfTime`, one library per batch size: static shapes run 8-40%
+    faster here than one dynamic graph)."""
     try:
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     except ImportError as exc:
         raise ValueError("int8 with backend='torch' needs torchao (pip install torchao); or use "
                          "backend='onnxruntime'") from exc
-    import torch._inductor.config as inductor
-
     net = net.float().cpu().eval()
     graph = torch.export.export(net, (batches[0][:2],), dynamic_shapes=({0: torch.export.Dim("batch")},)).module()
     quantizer = x86.X86InductorQuantizer()
@@ -49,9 +48,7 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor]):
     with torch.no_grad():
         for batch in batches:
             prepared(batch.cpu())
-    quantized = convert_pt2e(prepared)
-    inductor.freezing = True  # weights become constants: prepacked int8 kernels
-    return torch.compile(quantized, dynamic=False), quantized
+    return convert_pt2e(prepared)
 
 
 def quantize_onnx(path: str | os.PathLike, batches: list[torch.Tensor], out: str | os.PathLike) -> Path:

@@ -1,0 +1,54 @@
+"""Ahead-of-time compilation with AOTInductor: the network is exported and compiled by Inductor
+into one shared library per input shape, built on the first call with that shape. A call then goes
+straight into compiled C++, with no Python between layers and no guard checks: at batch 1 on a CPU
+that overhead is what separates ``torch.compile`` from ONNX Runtime (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+class AheadOfTime:
+    """``net`` (eval mode, frozen weights) compiled ahead of time, one library per input shape, dtype
+    and device. The caller keeps the memory layout it was built for (``channels_last`` or contiguous):
+    a compiled library trusts the strides it was exported with."""
+
+    def __init__(self, net: nn.Module, channels_last: bool = False):
+        self.net = net
+        self.channels_last = channels_last
+        self.built: dict[tuple, Callable[[torch.Tensor], torch.Tensor]] = {}
+        self.build_seconds: dict[tuple, float] = {}
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layout(x)
+        key = (tuple(x.shape), x.dtype, x.device)
+        runner = self.built.get(key)
+        if runner is None:
+            start = time.perf_counter()
+            runner = self.built[key] = compile_ahead_of_time(self.net, x)
+            self.build_seconds[key] = time.perf_counter() - start
+        return runner(x)
+
+
+def compile_ahead_of_time(net: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``net`` exported at ``example``'s shape and compiled by AOTInductor with its weights frozen into
+    the library (constants folded, convolution weights prepacked); the loaded library."""
+    from torch._inductor import aoti_compile_and_package, aoti_load_package
+
+    with torch.no_grad():  # on a copy: Inductor's freezing rewrites the graph it lowers
+        program = torch.export.export(copy.deepcopy(net), (example,))
+        with tempfile.TemporaryDirectory(prefix="inceptionkit-aot-") as work:
+            package = aoti_compile_and_package(program, package_path=os.path.join(work, "model.pt2"),
+                                               inductor_configs={"freezing": True})
+            return aoti_load_package(package)  # the library is loaded: the package file can go
