@@ -19,7 +19,9 @@ def bench_cmd(
     batch: str = typer.Option("1,16", "--batch", help="batch sizes, comma-separated"),
     dtype: str = typer.Option("fp32,int8", "--dtype", help="fp32, int8, bf16 (bf16 only where the CPU has it)"),
     compare: str = typer.Option(",".join(PEER_NAMES), "--compare", help="peers: torchvision, timm, onnxruntime"),
-    compile: bool = typer.Option(True, "--compile/--no-compile", help="include compiled variants: torch.compile for the peers, AOTInductor for ours (slow to build)"),
+    compile: bool = typer.Option(True, "--compile/--no-compile",
+                                 help="include compiled variants: torch.compile for the peers, AOTInductor "
+                                      "for ours (slow to build)"),
     repeats: int = typer.Option(7, "--repeats", help="timed rounds per batch size (batch 1: three times as many)"),
     threads: int = typer.Option(None, "--threads", help="threads for PyTorch and ONNX Runtime; default: PyTorch's"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),

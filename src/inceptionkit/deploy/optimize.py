@@ -1,10 +1,10 @@
 """``optimize(model, ...)``: an inference copy of a network computing the same function faster.
 
 BatchNorm and residual scales folded, sibling 1x1 convolutions fused (:mod:`.fuse`), then run by
-PyTorch (channels_last, inference mode, optionally compiled ahead of time by AOTInductor, :mod:`.aot`;
-bf16 where the hardware has it) or by ONNX Runtime (fp32, or int8 by static post-training quantization calibrated on the user's
-images). The original network is left untouched; the result reports what was done and how far
-its outputs are from the original's.
+PyTorch (channels_last, inference mode, optionally compiled ahead of time by AOTInductor,
+:mod:`.aot`; bf16 where the hardware has it) or by ONNX Runtime (fp32, or int8 by static
+post-training quantization calibrated on the user's images). The original network is left
+untouched; the result reports what was done and how far its outputs are from the original's.
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
     ``calibration``, a batch or an iterable of preprocessed batches of the user's images: with the
     torch backend torchao's x86 quantizer, compiled ahead of time; with onnxruntime its quantizer).
     BatchNorm and residual scales are always folded; ``fuse`` also merges sibling 1x1 convolutions
-    (default: where it pays, in eager PyTorch (faster at batch 1) and int8 (2-3% at batch 1 and 16);
-    compiled fp32 gains nothing at batch 1 and loses at 16, ONNX Runtime loses). ``backend``: "torch" (channels_last; ``compile``:
-    AOTInductor, one library per input shape built on its first call: 15-40 s each, then the fastest
-    path at batch 1) or "onnxruntime" (``threads``: its
-    intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the cores). ``check``:
-    compare with the original on a batch (the report's ``max_rel_diff``,
-    and for int8 the top-1 agreement on the calibration images).
+    (default: where it pays: eager PyTorch, faster at batch 1, and int8 in PyTorch, 2-3% at batch 1
+    and 16; compiled fp32 gains nothing at batch 1 and loses at 16, ONNX Runtime loses).
+    ``backend``: "torch" (channels_last; ``compile``: AOTInductor, one library per input shape built
+    on its first call, 15-40 s each, then the fastest path at batch 1) or "onnxruntime"
+    (``threads``: its intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the
+    cores). ``check``: compare with the original on a batch (the report's ``max_rel_diff``, and for
+    int8 the top-1 agreement on the calibration images).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
