@@ -151,4 +151,17 @@ def test_int8_keeps_the_trained_networks_answers(digits_network, backend):
     print(f"int8 ({backend}): top-1 agrees with fp32 on {agreement:.4f} of {len(test)} test digits")
     assert agreement >= 0.99  # measured 1.0 on both backends
     assert (quantized.optimization.merged_convs > 0) == (backend == "torch")  # int8 in PyTorch: fused
-    assert quantized.optimization.top1_agreement >= 0.99  # on the calibration images
+    assert not dead_torchscript_builtins()  # importing torchao left none behind: torch.jit.script still works
+
+
+def dead_torchscript_builtins() -> list[str]:
+    """TorchScript's builtin-operator entries (keyed by id()) whose object no longer exists: a new
+    object at that address would be taken for the operator (it made torch.jit.script of inception_v3
+    fail later in the suite once). Counted independently of deploy.workarounds: every id must belong
+    to an object the garbage collector sees or to torch's own list of builtins."""
+    import gc
+
+    from torch.jit import _builtins
+
+    live = {id(o) for o in gc.get_objects()} | {id(f) for f, _ in _builtins._builtin_ops}
+    return sorted({name for key, name in (_builtins._builtin_table or {}).items() if key not in live})

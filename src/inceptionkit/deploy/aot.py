@@ -15,6 +15,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .workarounds import forget_dead_torchscript_builtins
+
 
 class AheadOfTime:
     """``net`` (eval mode, frozen weights) compiled ahead of time, one library per input shape, dtype
@@ -38,6 +40,7 @@ class AheadOfTime:
             start = time.perf_counter()
             runner = self.built[key] = compile_ahead_of_time(self.net, x)
             self.build_seconds[key] = time.perf_counter() - start
+            forget_dead_torchscript_builtins()  # lowering a quantized graph replaces operator objects
         return runner(x)
 
 

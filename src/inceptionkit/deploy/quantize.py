@@ -17,6 +17,7 @@ from torch import nn
 
 from ..files import atomic_save
 from ..probe import probing
+from .workarounds import forget_dead_torchscript_builtins
 
 
 def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tensor]:
@@ -48,7 +49,9 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphMod
     with torch.no_grad():
         for batch in batches:
             prepared(batch.cpu())
-    return convert_pt2e(prepared)
+    quantized = convert_pt2e(prepared)
+    forget_dead_torchscript_builtins()  # torchao's import and quantization replace operator objects
+    return quantized
 
 
 def quantize_onnx(path: str | os.PathLike, batches: list[torch.Tensor], out: str | os.PathLike) -> Path:

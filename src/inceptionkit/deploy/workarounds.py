@@ -1,0 +1,28 @@
+"""Work-arounds for bugs in the libraries deploy uses, each with the symptom it prevents."""
+
+from __future__ import annotations
+
+import gc
+
+
+def forget_dead_torchscript_builtins() -> int:
+    """Drop TorchScript's builtin-operator entries whose object no longer exists; the count dropped.
+
+    torch.jit recognises an operator by ``id()`` of its Python object. When overloads are added to
+    an operator torch has already looked up (torchao's quantizer does this to the
+    ``quantized_decomposed`` operators on import, Inductor again when it lowers the quantized graph),
+    torch makes a new operator object and frees the old one, whose id stays in TorchScript's table.
+    A later object at the same address is then taken for that operator, and ``torch.jit.script`` of
+    an unrelated network fails at random ("builtin cannot be used as a value"). Every object in the
+    table is either held by torch's own list of builtins or tracked by the garbage collector, so an
+    id that is neither belongs to nothing."""
+    from torch.jit import _builtins
+
+    table = getattr(_builtins, "_builtin_table", None)
+    if not table:
+        return 0
+    live = {id(o) for o in gc.get_objects()} | {id(f) for f, _ in getattr(_builtins, "_builtin_ops", ())}
+    dead = [key for key in table if key not in live]
+    for key in dead:
+        del table[key]
+    return len(dead)
