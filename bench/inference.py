@@ -1,8 +1,8 @@
 """Inference speed of every optimized path against the peers, per network, batch 1 and 16, in one
 process with the variants interleaved (``inceptionkit.deploy.bench``): torchvision (NCHW,
 channels_last, torch.compile, bf16 autocast, its int8 models), timm (the same but int8), ONNX Runtime
-fp32 and int8 on the peer's own export; ours: optimize() with PyTorch (channels_last, compile, bf16,
-int8 via torchao + Inductor) and ONNX Runtime (fp32, int8). Same weights everywhere (the peer's
+fp32 and int8 on the peer's own export; ours: optimize() with PyTorch (channels_last, eager or
+compiled ahead of time by AOTInductor, bf16, int8 via torchao + AOTInductor) and ONNX Runtime (fp32, int8). Same weights everywhere (the peer's
 random initialisation with BatchNorm re-estimated, converted to ours). Also int8's top-1 agreement
 with fp32 on 256 random images of each network (random weights: see docs/benchmarks.md on why this
 is a harsh test).
