@@ -2,8 +2,9 @@
 process with the variants interleaved (``inceptionkit.deploy.bench``): torchvision (NCHW,
 channels_last, torch.compile, bf16 autocast, its int8 models), timm (the same but int8), ONNX Runtime
 fp32 and int8 on the peer's own export; ours: optimize() with PyTorch (channels_last, eager or
-compiled ahead of time by AOTInductor, bf16, int8 via torchao + AOTInductor) and ONNX Runtime (fp32, int8). Same weights everywhere (the peer's
-random initialisation with BatchNorm re-estimated, converted to ours). Also int8's top-1 agreement
+compiled ahead of time by AOTInductor, bf16, int8 via torchao + AOTInductor) and ONNX Runtime (fp32,
+int8). Same weights everywhere (the peer's random initialisation with BatchNorm re-estimated,
+converted to ours). Also int8's top-1 agreement
 with fp32 on 256 random images of each network (random weights: see docs/benchmarks.md on why this
 is a harsh test).
 
