@@ -150,6 +150,7 @@ def test_int8_keeps_the_trained_networks_answers(digits_network, backend):
     agreement = (got.argmax(1) == expected.argmax(1)).float().mean().item()
     print(f"int8 ({backend}): top-1 agrees with fp32 on {agreement:.4f} of {len(test)} test digits")
     assert agreement >= 0.99  # measured 1.0 on both backends
+    assert quantized.optimization.top1_agreement >= 0.99  # on the calibration images
     assert (quantized.optimization.merged_convs > 0) == (backend == "torch")  # int8 in PyTorch: fused
     assert not dead_torchscript_builtins()  # importing torchao left none behind: torch.jit.script still works
 

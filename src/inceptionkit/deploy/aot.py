@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
-import time
 from collections.abc import Callable
 
 import torch
@@ -27,7 +26,6 @@ class AheadOfTime:
         self.net = net
         self.channels_last = channels_last
         self.built: dict[tuple, Callable[[torch.Tensor], torch.Tensor]] = {}
-        self.build_seconds: dict[tuple, float] = {}
 
     def layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
@@ -37,9 +35,7 @@ class AheadOfTime:
         key = (tuple(x.shape), x.dtype, x.device)
         runner = self.built.get(key)
         if runner is None:
-            start = time.perf_counter()
             runner = self.built[key] = compile_ahead_of_time(self.net, x)
-            self.build_seconds[key] = time.perf_counter() - start
             forget_dead_torchscript_builtins()  # lowering a quantized graph replaces operator objects
         return runner(x)
 
