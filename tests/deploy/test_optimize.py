@@ -13,6 +13,7 @@ import torch
 import inceptionkit
 from inceptionkit import create_model, list_models
 from inceptionkit.deploy import optimize
+from inceptionkit.deploy.chunks import InChunks, high_resolution_stages
 from inceptionkit.deploy.fuse import FusedConcat, fold_batchnorm, fold_residual_scales, fuse_sibling_convs
 from inceptionkit.train import TrainConfig, fit
 
@@ -65,6 +66,29 @@ def test_folding_and_fusing_compute_the_same_function(name):
         assert rel(rewritten(x), model(x)) <= 1e-4
 
 
+# The stages up to the first output at 1/16 of the input's side or less, by hand from the tables:
+# googlenet 224 -> conv1 112 -> maxpool1 56 -> (lrn1, conv2, conv3, lrn2) -> maxpool2 28 -> 3a, 3b ->
+# maxpool3 14 = 224 / 16. inception_v3 299 -> 149 -> 147 -> 147 -> 73 -> 73 -> 71 -> 35 -> 5b, 5c, 5d
+# -> mixed_6a 17 <= ceil(299 / 16) = 19. inception_resnet_v1 299 -> 149, 147, 147, maxpool 73, 73, 71,
+# conv2d_4b 35, five block35, mixed_6a 17. googlenet_cifar (32x32) never gets to 2x2.
+HIGH_RESOLUTION = {
+    "googlenet": ["conv1", "maxpool1", "lrn1", "conv2", "conv3", "lrn2", "maxpool2", "inception3a", "inception3b",
+                  "maxpool3"],
+    "inception_v3": ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a",
+                     "mixed_5b", "mixed_5c", "mixed_5d", "mixed_6a"],
+    "inception_resnet_v1": ["conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a",
+                            "conv2d_4b", *(f"block35_{i}" for i in range(1, 6)), "mixed_6a"],
+    "googlenet_cifar": [],
+}
+
+
+@pytest.mark.parametrize("name", list(HIGH_RESOLUTION))
+def test_the_high_resolution_stages_end_at_a_sixteenth_of_the_side(name):
+    with torch.device("meta"):
+        model = create_model(name).eval()
+    assert high_resolution_stages(model) == HIGH_RESOLUTION[name]
+
+
 @pytest.mark.parametrize("name", ["googlenet", "inception_resnet_v1"])
 def test_optimize_matches_the_original_and_leaves_it_untouched(name):
     model = with_statistics(name, **({"variant": "torchvision"} if name == "googlenet" else {}))
@@ -72,12 +96,19 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
     fast = optimize(model)
     assert fast.optimization.max_rel_diff <= 1e-4 and fast.optimization.channels_last
     assert fast.optimization.folded_batchnorms > 0 and fast.optimization.merged_convs == MERGED[name]
+    stages = [s for s in HIGH_RESOLUTION[name] if s in model.trunk]  # torchvision's googlenet has no LRN
+    assert fast.optimization.chunk == 2 and fast.optimization.chunked_stages == len(stages)
+    chunked = next(m for m in fast.run.module.modules() if isinstance(m, InChunks))
+    passes = []
+    chunked.body.register_forward_hook(lambda module, inputs, out: passes.append(len(out)))
     x = torch.randn(3, *model.pretrained_cfg["input_size"])
     with torch.no_grad():
         assert rel(fast(x), model(x)) <= 1e-4
+    assert passes == [2, 1]  # the early stages ran two images, then the third
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
-    plain = optimize(model, fuse=False, check=False).optimization  # folding always, merging on request
+    plain = optimize(model, fuse=False, chunk=0, check=False).optimization  # folding always
     assert plain.merged_convs == 0 and plain.folded_batchnorms == fast.optimization.folded_batchnorms
+    assert plain.chunked_stages == 0
     runtime = optimize(model, backend="onnxruntime")
     assert runtime.optimization.max_rel_diff <= 1e-4 and runtime.optimization.merged_convs == 0
     with torch.no_grad():
@@ -86,9 +117,9 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
 
 def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
     model = with_statistics("googlenet", variant="torchvision")
-    fast = optimize(model, compile=True)  # the check batch (4 images) builds the first library
+    fast = optimize(model, compile=True)  # the check batch (4 images, stem in 2 x 2) builds the first library
     assert fast.optimization.compiled and fast.optimization.max_rel_diff <= 1e-4
-    assert fast.optimization.merged_convs == 0  # compiled fp32: folding only (docs/benchmarks.md)
+    assert fast.optimization.merged_convs == MERGED["googlenet"] and fast.optimization.chunk == 2
     x = torch.randn(1, *model.pretrained_cfg["input_size"])
     with torch.no_grad():
         assert rel(fast(x), model(x)) <= 1e-4
@@ -105,6 +136,12 @@ def test_bad_requests_are_refused_with_the_reason(monkeypatch):
         optimize(model, "int8")
     with pytest.raises(ValueError, match="fuse=True is for the torch backend"):
         optimize(model, backend="onnxruntime", fuse=True)
+    with pytest.raises(ValueError, match="chunk is for the torch backend in fp32 and bf16"):
+        optimize(model, backend="onnxruntime", chunk=2)
+    with pytest.raises(ValueError, match="chunk is for the torch backend in fp32 and bf16"):
+        optimize(model, "int8", calibration=torch.zeros(2, 3, 32, 32), chunk=2)
+    with pytest.raises(ValueError, match="chunk must be 0 .* got -1"):
+        optimize(model, chunk=-1)
     import sys
 
     monkeypatch.setattr(sys.modules["inceptionkit.deploy.optimize"], "cpu_supports_bf16", lambda: False)

@@ -127,6 +127,22 @@ def _onnx_variant(proto_model: nn.Module, example: torch.Tensor, folder: Path, l
     return lambda x: runtime.run(None, {"image": x.numpy()})[0]
 
 
+def _frozen_compile(model: nn.Module):
+    """``torch.compile`` with frozen weights, as ours: constants folded, convolution weights prepacked
+    and fused with their ReLU. Freezing is read from Inductor's global config when a graph compiles
+    (``options={"freezing": True}`` is not: the graph then calls unpacked convolutions), so it is
+    switched on around each call, where the compilation for a new batch size happens."""
+    import torch._inductor.config as inductor
+
+    run = _eager(torch.compile(model.to(memory_format=torch.channels_last), dynamic=False), True)
+
+    def frozen(x: torch.Tensor):
+        with inductor.patch(freezing=True):
+            return run(x)
+
+    return frozen
+
+
 def _eager(model: nn.Module, channels_last: bool = False, autocast: bool = False):
     model = model.to(memory_format=torch.channels_last) if channels_last else model
 
@@ -161,10 +177,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
             found += [Variant(f"{library} NCHW", library, "fp32", _eager(peer)),
                       Variant(f"{library} channels_last", library, "fp32", _eager(peer, True))]
             if compile:
-                # frozen weights, as ours: constants folded, convolution weights prepacked
-                compiled = torch.compile(peer.to(memory_format=torch.channels_last), dynamic=False,
-                                         options={"freezing": True})
-                found.append(Variant(f"{library} compile", library, "fp32", _eager(compiled, True)))
+                found.append(Variant(f"{library} compile", library, "fp32", _frozen_compile(peer)))
             if "onnxruntime" in peers:
                 found.append(Variant(f"onnxruntime ({library} export)", "onnxruntime", "fp32",
                                      _onnx_variant(peer, example, folder, library, threads)))

@@ -22,6 +22,7 @@ from ..probe import probing
 from ..train.precision import cpu_supports_bf16
 from ..weights.load import preprocessing_of
 from .aot import AheadOfTime
+from .chunks import run_early_stages_in_chunks
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
 from .quantize import calibration_batches, compare_logits, quantize_onnx, torch_int8
 
@@ -38,6 +39,8 @@ class Optimization:
     folded_batchnorms: int = 0
     folded_scales: int = 0
     merged_convs: int = 0
+    chunked_stages: int = 0  # high-resolution stages run ``chunk`` images at a time
+    chunk: int = 0
     channels_last: bool = False
     compiled: bool = False
     max_rel_diff: float | None = None  # max |optimized - original| / max |original| on the check batch
@@ -62,8 +65,9 @@ class InferenceModel(nn.Module):
 
 
 def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None, backend: str = "torch",
-             compile: bool = False, calibration: Iterable[torch.Tensor] | torch.Tensor | None = None,
-             threads: int | None = None, spin: bool = True, check: bool = True) -> InferenceModel:
+             compile: bool = False, chunk: int | None = None,
+             calibration: Iterable[torch.Tensor] | torch.Tensor | None = None, threads: int | None = None,
+             spin: bool = True, check: bool = True) -> InferenceModel:
     """An inference copy of ``model`` (eval mode) that computes the same function.
 
     ``dtype``: "fp32"; "bf16" (PyTorch backend, where the hardware computes bf16 natively: a GPU, or a
@@ -71,10 +75,12 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
     ``calibration``, a batch or an iterable of preprocessed batches of the user's images: with the
     torch backend torchao's x86 quantizer, compiled ahead of time; with onnxruntime its quantizer).
     BatchNorm and residual scales are always folded; ``fuse`` also merges sibling 1x1 convolutions
-    (default: where it pays: eager PyTorch, faster at batch 1, and int8 in PyTorch, 2-3% at batch 1
-    and 16; compiled fp32 gains nothing at batch 1 and loses at 16, ONNX Runtime loses).
+    (default: where it pays: PyTorch, 2-5%, but not compiled fp32 with ``chunk=0``, which loses at
+    batch 16; ONNX Runtime loses).
     ``backend``: "torch" (channels_last; ``compile``: AOTInductor, one library per input shape built
-    on its first call, 15-40 s each, then the fastest path at batch 1) or "onnxruntime"
+    on its first call, 15-40 s each, then the fastest path at batch 1; ``chunk``: images per pass
+    through the stem and the other stages above 1/16 of the input's side, default 2 in fp32 and bf16
+    on a CPU, 0 for the whole batch at once: :mod:`.chunks`) or "onnxruntime"
     (``threads``: its intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the
     cores). ``check``: compare with the original on a batch (the report's ``max_rel_diff``, and for
     int8 the top-1 agreement on the calibration images).
@@ -92,6 +98,13 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
         if not _native_bf16(param.device):
             raise ValueError("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 "
                              "would run emulated, slower than fp32; use fp32 or int8")
+    if chunk is None:
+        chunk = 2 if backend == "torch" and dtype != "int8" and param.device.type == "cpu" else 0
+    if chunk < 0:
+        raise ValueError(f"chunk must be 0 (the whole batch at once) or a number of images, got {chunk}")
+    if chunk and (backend != "torch" or dtype == "int8"):
+        raise ValueError("chunk is for the torch backend in fp32 and bf16: the int8 graph and ONNX Runtime "
+                         "run the whole batch")
     net = copy.deepcopy(model).eval()
     net.requires_grad_(False)
     report = Optimization(dtype, backend)
@@ -100,13 +113,15 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
     report.folded_scales = fold_residual_scales(net)
     if fuse is None:
         # ONNX Runtime's Split is not in its blocked (NCHWc) layout, and the reorders around it cost
-        # more than the one wider convolution saves; Inductor's compiled fp32 graph gains nothing at
-        # batch 1 and loses at 16, its int8 graph gains a little (docs/benchmarks.md)
-        fuse = backend == "torch" and (dtype == "int8" or not compile)
+        # more than the one wider convolution saves; compiled fp32 on the whole batch loses at 16
+        # (docs/benchmarks.md)
+        fuse = backend == "torch" and (dtype == "int8" or not compile or chunk > 0)
     if fuse and backend == "onnxruntime":
         raise ValueError("fuse=True is for the torch backend: ONNX Runtime runs the merged convolutions slower")
     if fuse:
         report.merged_convs = fuse_sibling_convs(net)
+    if chunk and (stages := run_early_stages_in_chunks(net, chunk)):
+        report.chunked_stages, report.chunk = len(stages), chunk
     if backend == "torch" and dtype == "int8":
         run = _torch_int8_runner(net, batches, report)
     elif backend == "torch":

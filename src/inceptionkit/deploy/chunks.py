@@ -1,0 +1,69 @@
+"""The high-resolution stages run a few images at a time: the stem and the stages before the first
+reduction to 1/16 of the input's side hold the largest activations, and at batch 16 oneDNN runs
+them far below its speed on small batches (googlenet's 7x7/2 stem on 3 channels: 44.7 ms for 16
+images at once, 10.9 ms as eight batches of 2; conv3's 3x3 at 56x56: 49.5 against 27.5 ms), while
+the deep 14x14 and 7x7 stages run best on the whole batch (docs/benchmarks.md). Chunking the early
+stages and concatenating their outputs before the rest computes the same function, image by image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class InChunks(nn.Module):
+    """``body`` applied to ``chunk`` images at a time, the outputs concatenated in order. The batch
+    size decides the split when the graph is traced: each compiled library holds its own."""
+
+    def __init__(self, body: nn.Module, chunk: int):
+        super().__init__()
+        self.body = body
+        self.chunk = chunk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] <= self.chunk:
+            return self.body(x)
+        return torch.cat([self.body(part) for part in x.split(self.chunk)])
+
+
+@torch.no_grad()
+def high_resolution_stages(net: nn.Module) -> list[str]:
+    """The trunk's first stages, in order, up to and including the one whose output is at 1/16 of the
+    input's side or less, measured on one image of the network's input size; none when no stage gets
+    there (the small-input networks) or when the network has no registered trunk."""
+    if not hasattr(net, "trunk") or "input_size" not in (getattr(net, "pretrained_cfg", None) or {}):
+        return []
+    size = tuple(net.pretrained_cfg["input_size"])
+    sides: dict[str, int] = {}
+
+    def record(name: str):
+        return lambda module, inputs, out: sides.setdefault(name, out.shape[-1]) and None
+
+    hooks = [getattr(net, name).register_forward_hook(record(name)) for name in net.trunk]
+    try:
+        param = next(net.parameters())
+        net.forward_features(torch.zeros(1, *size, device=param.device, dtype=param.dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for count, name in enumerate(net.trunk, 1):
+        if sides[name] * 16 <= size[-1] + 15:  # ceil(side / 16) or less: the first stride-16 output
+            return list(net.trunk[:count])
+    return []
+
+
+def run_early_stages_in_chunks(net: nn.Module, chunk: int) -> list[str]:
+    """Wrap the high-resolution stages of ``net`` (in place) into one :class:`InChunks` that takes
+    the first stage's place (the others become identities); the stages wrapped (none for networks
+    without high-resolution stages)."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1 image, got {chunk}")
+    stages = high_resolution_stages(net)
+    if not stages:
+        return []
+    body = nn.Sequential(*(getattr(net, name) for name in stages))
+    setattr(net, stages[0], InChunks(body, chunk))
+    for name in stages[1:]:
+        setattr(net, name, nn.Identity())
+    return stages
