@@ -38,7 +38,9 @@ def high_resolution_stages(net: nn.Module) -> list[str]:
     sides: dict[str, int] = {}
 
     def record(name: str):
-        return lambda module, inputs, out: sides.setdefault(name, out.shape[-1]) and None
+        def hook(module, inputs, out):
+            sides.setdefault(name, out.shape[-1])
+        return hook
 
     hooks = [getattr(net, name).register_forward_hook(record(name)) for name in net.trunk]
     try:
