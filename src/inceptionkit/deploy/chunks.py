@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..probe import probing, sample_input
+
 
 class InChunks(nn.Module):
     """``body`` applied to ``chunk`` images at a time, the outputs concatenated in order. The batch
@@ -42,13 +44,8 @@ def high_resolution_stages(net: nn.Module) -> list[str]:
             sides.setdefault(name, out.shape[-1])
         return hook
 
-    hooks = [getattr(net, name).register_forward_hook(record(name)) for name in net.trunk]
-    try:
-        param = next(net.parameters())
-        net.forward_features(torch.zeros(1, *size, device=param.device, dtype=param.dtype))
-    finally:
-        for hook in hooks:
-            hook.remove()
+    with probing(net, forward=[(getattr(net, name), record(name)) for name in net.trunk]):
+        net.forward_features(sample_input(net, size))
     for count, name in enumerate(net.trunk, 1):
         if sides[name] * 16 <= size[-1] + 15:  # ceil(side / 16) or less: the first stride-16 output
             return list(net.trunk[:count])
