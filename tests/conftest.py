@@ -1,7 +1,15 @@
+import os
+
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# Under pytest-xdist (test.sh runs two workers on the 2-core CI machine) each worker computes on one
+# thread, so the two never fight over a core; a plain `pytest` keeps both threads.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+# xdist's workers inherit COLUMNS=80 from it; the commands' captured output is read at the width a
+# pipe gets (140), as in a plain run
+for name in ("COLUMNS", "LINES"):
+    os.environ.pop(name, None)
 
 
 @pytest.fixture(scope="session")

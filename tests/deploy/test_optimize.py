@@ -128,6 +128,39 @@ def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
     assert sorted(shape[0] for shape, _, _ in built) == [1, 4]  # one library per batch size, reused
 
 
+@pytest.mark.slow
+def test_int8_runs_the_high_resolution_stages_in_chunks_as_a_graph_of_their_own():
+    model = with_statistics("googlenet", variant="torchvision")  # its four max pools are in ceil mode
+    images = torch.randn(4, *model.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(1))
+    fast = optimize(model, "int8", calibration=images)  # the check runs the calibration batch: two graphs built
+    report = fast.optimization
+    print(f"googlenet int8 in chunks: max relative difference {report.max_rel_diff:.4f}, "
+          f"top-1 agreement {report.top1_agreement:.2f}")
+    assert report.chunk == 2 and report.chunked_stages == len(high_resolution_stages(model)) == 8
+    early, rest = fast.run.compiled
+    assert sorted(early.built) == [((2, 3, 224, 224), torch.float32, torch.device("cpu"))]
+    # the early stages end at maxpool3: 480 channels at 14x14 (224 / 16, ceil-mode pools all the way)
+    assert sorted(rest.built) == [((4, 480, 14, 14), torch.float32, torch.device("cpu"))]
+    assert report.max_rel_diff <= 0.05
+
+
+def test_an_int8_max_pool_in_ceil_mode_keeps_its_output_size():
+    """Inductor's int8 max pool (torch 2.14) pools in floor mode unless deploy.workarounds steps in."""
+    from inceptionkit.deploy.aot import AheadOfTime
+    from inceptionkit.deploy.quantize import torch_int8
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.MaxPool2d(3, 2, ceil_mode=True),  # 16 -> ceil(13 / 2) + 1 = 8, not 7
+                              torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU()).eval()
+    x = torch.randn(2, 3, 16, 16)
+    compiled = AheadOfTime(torch_int8(net, [x]), quantized=True)
+    with torch.no_grad():
+        got, expected = compiled(x), net(x)
+    assert got.shape == expected.shape == (2, 8, 8, 8)
+    assert rel(got, expected) <= 0.05
+
+
 def test_bad_requests_are_refused_with_the_reason(monkeypatch):
     model = create_model("teaching_cifar10")
     with pytest.raises(ValueError, match="dtype must be one of"):
@@ -136,10 +169,8 @@ def test_bad_requests_are_refused_with_the_reason(monkeypatch):
         optimize(model, "int8")
     with pytest.raises(ValueError, match="fuse=True is for the torch backend"):
         optimize(model, backend="onnxruntime", fuse=True)
-    with pytest.raises(ValueError, match="chunk is for the torch backend in fp32 and bf16"):
+    with pytest.raises(ValueError, match="chunk is for the torch backend: ONNX Runtime runs the whole batch"):
         optimize(model, backend="onnxruntime", chunk=2)
-    with pytest.raises(ValueError, match="chunk is for the torch backend in fp32 and bf16"):
-        optimize(model, "int8", calibration=torch.zeros(2, 3, 32, 32), chunk=2)
     with pytest.raises(ValueError, match="chunk must be 0 .* got -1"):
         optimize(model, chunk=-1)
     import sys

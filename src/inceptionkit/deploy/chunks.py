@@ -66,3 +66,27 @@ def run_early_stages_in_chunks(net: nn.Module, chunk: int) -> list[str]:
     for name in stages[1:]:
         setattr(net, name, nn.Identity())
     return stages
+
+
+class AfterStages(nn.Module):
+    """The rest of ``net`` after its first ``skip`` trunk stages (eval mode): the remaining stages
+    and the head, taking the last skipped stage's output."""
+
+    def __init__(self, net: nn.Module, skip: list[str]):
+        super().__init__()
+        self.net = net
+        self.stages = [name for name in net.trunk if name not in skip]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.stages:
+            x = getattr(self.net, name)(x)
+        return self.net.forward_head(x)
+
+
+def split_high_resolution_stages(net: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """``net`` as two networks, the high-resolution stages and the rest (sharing its modules), whose
+    composition is ``net`` in eval mode; None when it has no high-resolution stages."""
+    stages = high_resolution_stages(net)
+    if not stages:
+        return None
+    return nn.Sequential(*(getattr(net, name) for name in stages)), AfterStages(net, stages)

@@ -22,7 +22,7 @@ from ..probe import probing
 from ..train.precision import cpu_supports_bf16
 from ..weights.load import preprocessing_of
 from .aot import AheadOfTime
-from .chunks import run_early_stages_in_chunks
+from .chunks import run_early_stages_in_chunks, split_high_resolution_stages
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
 from .quantize import calibration_batches, compare_logits, quantize_onnx, torch_int8
 
@@ -99,12 +99,11 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
             raise ValueError("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 "
                              "would run emulated, slower than fp32; use fp32 or int8")
     if chunk is None:
-        chunk = 2 if backend == "torch" and dtype != "int8" and param.device.type == "cpu" else 0
+        chunk = 2 if backend == "torch" and param.device.type == "cpu" else 0
     if chunk < 0:
         raise ValueError(f"chunk must be 0 (the whole batch at once) or a number of images, got {chunk}")
-    if chunk and (backend != "torch" or dtype == "int8"):
-        raise ValueError("chunk is for the torch backend in fp32 and bf16: the int8 graph and ONNX Runtime "
-                         "run the whole batch")
+    if chunk and backend != "torch":
+        raise ValueError("chunk is for the torch backend: ONNX Runtime runs the whole batch")
     net = copy.deepcopy(model).eval()
     net.requires_grad_(False)
     report = Optimization(dtype, backend)
@@ -120,10 +119,10 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
         raise ValueError("fuse=True is for the torch backend: ONNX Runtime runs the merged convolutions slower")
     if fuse:
         report.merged_convs = fuse_sibling_convs(net)
-    if chunk and (stages := run_early_stages_in_chunks(net, chunk)):
+    if chunk and dtype != "int8" and (stages := run_early_stages_in_chunks(net, chunk)):
         report.chunked_stages, report.chunk = len(stages), chunk
     if backend == "torch" and dtype == "int8":
-        run = _torch_int8_runner(net, batches, report)
+        run = _torch_int8_runner(net, batches, chunk, report)
     elif backend == "torch":
         run = _torch_runner(net, dtype, compile, report)
     else:
@@ -162,18 +161,35 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
     return run
 
 
-def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], report: Optimization):
-    quantized = torch_int8(net, batches)
-    compiled = AheadOfTime(quantized)
+def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, report: Optimization):
+    split = split_high_resolution_stages(net) if chunk else None
     report.compiled = True
+    if split is None:
+        quantized = torch_int8(net, batches)
+        compiled = AheadOfTime(quantized, quantized=True)
 
-    def run(x: torch.Tensor) -> torch.Tensor:
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return compiled(x.detach().float().cpu())
+
+        run.module, run.compiled = quantized, compiled
+        return run
+    # two quantized graphs, each calibrated on its own inputs: the high-resolution stages compiled
+    # for ``chunk`` images, the rest for the whole batch (one graph holding both compiles 3x slower)
+    early, rest = split
+    with torch.no_grad():
+        features = [early(b.float().cpu()) for b in batches]
+    quantized = torch_int8(early, batches), torch_int8(rest, features)
+    compiled = AheadOfTime(quantized[0], quantized=True), AheadOfTime(quantized[1], quantized=True)
+    report.chunked_stages, report.chunk = len(early), chunk
+
+    def run_split(x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return compiled(x.detach().float().cpu())
+            x = x.detach().float().cpu()
+            return compiled[1](torch.cat([compiled[0](part) for part in x.split(chunk)]))
 
-    run.module = quantized
-    run.compiled = compiled
-    return run
+    run_split.module, run_split.compiled = quantized, compiled
+    return run_split
 
 
 def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None, threads: int | None,
