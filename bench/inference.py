@@ -59,8 +59,9 @@ def main() -> None:
         agreement = int8_agreement(found, ours)
         print(f"\n{name} ({time.perf_counter() - started:.0f} s with building and compiling)")
         for t in timings:
+            diff = "" if t.max_rel_diff is None else f"  diff to fp32 {t.max_rel_diff:.1e}"
             print(f"  batch {t.batch:>2}  {t.variant:42s} {t.dtype:5s} {t.images_per_s:8.1f} img/s "
-                  f"{t.gflops:6.0f} GFLOP/s")
+                  f"{t.gflops:6.0f} GFLOP/s{diff}")
         for row in ratios(timings):
             print(f"  batch {row['batch']:>2}  {row['dtype']}: {row['ours']} / {row['peer']} = {row['ratio']:.2f}")
         for variant, share in agreement.items():

@@ -38,6 +38,20 @@ def test_measure_times_every_variant_at_every_batch_and_counts_flops():
     assert calls[2:4] == [("one", 1), ("two", 1)] and len(calls) == 2 * (1 + 6) + 2 * (1 + 2)
 
 
+def test_measure_compares_each_variant_with_its_fp32_reference():
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
+    found = [Variant("same", "inceptionkit", "fp32", net, reference=net),
+             Variant("off by 10%", "onnxruntime", "fp32", lambda x: (net(x) * 1.1).numpy(), reference=net),
+             Variant("unchecked", "onnxruntime", "fp32", net)]
+    with torch.no_grad():
+        diffs = {t.variant: t.max_rel_diff for t in measure(found, (3, 8, 8), (2,), repeats=1)}
+    assert diffs["same"] == 0.0 and diffs["unchecked"] is None
+    assert diffs["off by 10%"] == pytest.approx(0.1, rel=1e-5)  # |0.1 y| / |y| at the largest |y|
+
+
 def test_the_bench_command_prints_json_with_the_plain_export_as_peer():
     result = CliRunner().invoke(app, ["bench", "teaching_cifar10", "--dtype", "fp32", "--compare", "onnxruntime",
                                       "--no-compile", "--repeats", "1", "--batch", "2", "--json"])
@@ -46,6 +60,7 @@ def test_the_bench_command_prints_json_with_the_plain_export_as_peer():
     assert {t["variant"] for t in report["timings"]} == {"inceptionkit torch", "inceptionkit onnxruntime",
                                                          "onnxruntime (plain export)"}
     assert report["ratios"] and report["ratios"][0]["peer"] == "onnxruntime (plain export)"
+    assert all(t["max_rel_diff"] <= 1e-4 for t in report["timings"])  # each computes the network's function
     wrong = CliRunner().invoke(app, ["bench", "teaching_cifar10", "--dtype", "fp64"])
     assert wrong.exit_code == 2 and "unknown fp64" in wrong.output
 

@@ -56,11 +56,12 @@ def bench_cmd(
     from rich.table import Table
 
     table = Table(title=f"{model}: images/s, {torch.get_num_threads()} threads (medians, variants interleaved)")
-    for column in ("batch", "variant", "dtype", "images/s", "GFLOP/s"):
-        table.add_column(column, justify="right" if column in ("batch", "images/s", "GFLOP/s") else "left")
+    for column in ("batch", "variant", "dtype", "images/s", "GFLOP/s", "diff to fp32"):
+        table.add_column(column, justify="left" if column in ("variant", "dtype") else "right")
     for t in timings:
         style = "bold" if t.family == "inceptionkit" else None
-        table.add_row(str(t.batch), t.variant, t.dtype, f"{t.images_per_s:.1f}", f"{t.gflops:.0f}", style=style)
+        diff = "" if t.max_rel_diff is None else f"{t.max_rel_diff:.1e}"
+        table.add_row(str(t.batch), t.variant, t.dtype, f"{t.images_per_s:.1f}", f"{t.gflops:.0f}", diff, style=style)
     console.print(table)
     for row in ratios(timings):
         console.print(f"batch {row['batch']:>3} {row['dtype']}: {row['ours']} is {row['ratio']:.2f}x "

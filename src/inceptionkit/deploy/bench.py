@@ -46,6 +46,7 @@ class Variant:
     dtype: str
     run: Callable[[torch.Tensor], object]
     weights: str = ""  # whose weights it holds: the peer library's (ours hold the first peer's)
+    reference: nn.Module | None = None  # the fp32 eager network computing the same function
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Timing:
     batch: int
     images_per_s: float
     gflops: float  # achieved: 2 x multiply-adds per image x images per second
+    max_rel_diff: float | None = None  # max |logits - reference's| / max |reference's| on the timed batch
 
 
 def reestimate_batchnorm(model: nn.Module, input_size: tuple[int, int, int], batches: int = 8, batch: int = 16,
@@ -191,7 +193,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
                 found.append(Variant(f"onnxruntime int8 ({library} export)", "onnxruntime", "int8",
                                      _onnx_variant(peer, example, folder, library, threads, calib)))
         for variant in found[first:]:
-            variant.weights = library
+            variant.weights, variant.reference = library, peer
     ours_first = len(found)
     if ours is None:
         torch.manual_seed(0)
@@ -227,6 +229,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
                                       spin=False, check=False)))
     for variant in found[ours_first:]:
         variant.weights = libraries[0] if libraries else "inceptionkit"
+        variant.reference = ours
     work.cleanup()
     return found, ours
 
@@ -235,15 +238,27 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
             repeats: int = 7, macs: int | None = None, seed: int = 0,
             progress: Callable[[str], None] | None = None) -> list[Timing]:
     """Time every variant at every batch size: one warm-up call each, then ``repeats`` rounds in which
-    every variant runs once in turn (so that a slow spell of the machine hits all alike); medians."""
+    every variant runs once in turn (so that a slow spell of the machine hits all alike); medians.
+    The warm-up's logits are compared with the variant's fp32 reference, where it has one: a fast
+    variant that computes something else shows here."""
     generator = torch.Generator().manual_seed(seed)
     timings = []
     for batch in batches:
         x = torch.randn(batch, *input_size, generator=generator)
+        expected: dict[int, torch.Tensor] = {}
+        diffs: dict[str, float | None] = {}
         for variant in found:
             if progress:
                 progress(f"warm-up: {variant.name}, batch {batch}")
-            variant.run(x)
+            got = variant.run(x)
+            diffs[variant.name] = None
+            if variant.reference is not None:
+                key = id(variant.reference)
+                if key not in expected:
+                    with torch.inference_mode():
+                        expected[key] = variant.reference.eval()(x).float()
+                got = torch.as_tensor(got).float()
+                diffs[variant.name] = float((got - expected[key]).abs().max() / expected[key].abs().max())
         seconds: dict[str, list[float]] = {v.name: [] for v in found}
         rounds = repeats if batch > 1 else repeats * 3
         for round_ in range(rounds):
@@ -256,7 +271,8 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
         for variant in found:
             rate = batch / statistics.median(seconds[variant.name])
             gflops = 2 * macs * rate / 1e9 if macs else 0.0
-            timings.append(Timing(variant.name, variant.family, variant.dtype, batch, rate, gflops))
+            timings.append(Timing(variant.name, variant.family, variant.dtype, batch, rate, gflops,
+                                  diffs[variant.name]))
     return timings
 
 
