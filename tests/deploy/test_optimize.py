@@ -154,7 +154,7 @@ def test_an_int8_max_pool_in_ceil_mode_keeps_its_output_size():
                               torch.nn.MaxPool2d(3, 2, ceil_mode=True),  # 16 -> ceil(13 / 2) + 1 = 8, not 7
                               torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU()).eval()
     x = torch.randn(2, 3, 16, 16)
-    compiled = AheadOfTime(torch_int8(net, [x]), quantized=True)
+    compiled = AheadOfTime(torch_int8(net, [x]))
     with torch.no_grad():
         got, expected = compiled(x), net(x)
     assert got.shape == expected.shape == (2, 8, 8, 8)

@@ -6,7 +6,6 @@ that overhead is what separates ``torch.compile`` from ONNX Runtime (docs/benchm
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import tempfile
@@ -15,19 +14,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .workarounds import exact_ceil_mode_pools, forget_dead_torchscript_builtins
+from .workarounds import forget_dead_torchscript_builtins
 
 
 class AheadOfTime:
     """``net`` (eval mode, frozen weights) compiled ahead of time, one library per input shape, dtype
     and device. The caller keeps the memory layout it was built for (``channels_last`` or contiguous):
-    a compiled library trusts the strides it was exported with. ``quantized``: ``net`` is an int8
-    graph from :func:`.quantize.torch_int8`."""
+    a compiled library trusts the strides it was exported with."""
 
-    def __init__(self, net: nn.Module, channels_last: bool = False, quantized: bool = False):
+    def __init__(self, net: nn.Module, channels_last: bool = False):
         self.net = net
         self.channels_last = channels_last
-        self.quantized = quantized
         self.built: dict[tuple, Callable[[torch.Tensor], torch.Tensor]] = {}
 
     def layout(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,19 +35,17 @@ class AheadOfTime:
         key = (tuple(x.shape), x.dtype, x.device)
         runner = self.built.get(key)
         if runner is None:
-            runner = self.built[key] = compile_ahead_of_time(self.net, x, self.quantized)
+            runner = self.built[key] = compile_ahead_of_time(self.net, x)
             forget_dead_torchscript_builtins()  # lowering a quantized graph replaces operator objects
         return runner(x)
 
 
-def compile_ahead_of_time(net: nn.Module, example: torch.Tensor,
-                          quantized: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+def compile_ahead_of_time(net: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """``net`` exported at ``example``'s shape and compiled by AOTInductor with its weights frozen into
     the library (constants folded, convolution weights prepacked); the loaded library."""
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
-    pools = exact_ceil_mode_pools() if quantized else contextlib.nullcontext()
-    with torch.no_grad(), pools:  # on a copy: Inductor's freezing rewrites the graph it lowers
+    with torch.no_grad():  # on a copy: Inductor's freezing rewrites the graph it lowers
         program = torch.export.export(copy.deepcopy(net), (example,))
         with tempfile.TemporaryDirectory(prefix="inceptionkit-aot-") as work:
             package = aoti_compile_and_package(program, package_path=os.path.join(work, "model.pt2"),

@@ -166,7 +166,7 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
     report.compiled = True
     if split is None:
         quantized = torch_int8(net, batches)
-        compiled = AheadOfTime(quantized, quantized=True)
+        compiled = AheadOfTime(quantized)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -180,7 +180,7 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
     with torch.no_grad():
         features = [early(b.float().cpu()) for b in batches]
     quantized = torch_int8(early, batches), torch_int8(rest, features)
-    compiled = AheadOfTime(quantized[0], quantized=True), AheadOfTime(quantized[1], quantized=True)
+    compiled = AheadOfTime(quantized[0]), AheadOfTime(quantized[1])
     report.chunked_stages, report.chunk = len(early), chunk
 
     def run_split(x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..files import atomic_save
 from ..probe import probing
-from .workarounds import forget_dead_torchscript_builtins
+from .workarounds import ceil_mode_max_pools, forget_dead_torchscript_builtins
 
 
 def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tensor]:
@@ -45,6 +45,8 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphMod
     graph = torch.export.export(net, (batches[0][:2],), dynamic_shapes=({0: torch.export.Dim("batch")},)).module()
     quantizer = x86.X86InductorQuantizer()
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+    for name in ceil_mode_max_pools(net):
+        quantizer.set_module_name_qconfig(name, None)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in batches:

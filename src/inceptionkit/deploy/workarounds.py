@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 
-import torch
+from torch import nn
 
 
 def forget_dead_torchscript_builtins() -> int:
@@ -32,23 +31,15 @@ def forget_dead_torchscript_builtins() -> int:
 
 
 
-@contextlib.contextmanager
-def exact_ceil_mode_pools():
-    """Inductor (torch 2.14) lowering a quantized graph pools in floor mode where it should pool in
-    ceil mode: its int8 max-pool pattern for the low-memory pooling that max_pool2d_with_indices
-    decomposes into binds ``ceil_mode`` to the name of an argument that operation no longer has.
-    googlenet's 3x3/2 ceil-mode pools then give 55x55 where the network has 56x56: its int8 graph
-    either fails to compile (at the reshape in the next LocalResponseNorm) or, without LRN, silently
-    computes on smaller maps. Within this context Inductor lowers max_pool2d_with_indices itself,
-    whose int8 pattern binds every argument right."""
-    from torch._inductor import decomposition
 
-    op = torch.ops.aten.max_pool2d_with_indices.default
-    saved = decomposition.decompositions.pop(op, None)
-    decomposition.fast_random_decomps.cache_clear()  # the table in use is a cached copy
-    try:
-        yield
-    finally:
-        if saved is not None:
-            decomposition.decompositions[op] = saved
-        decomposition.fast_random_decomps.cache_clear()
+def ceil_mode_max_pools(net: nn.Module) -> list[str]:
+    """The names of ``net``'s max pools in ceil mode, which int8 leaves in fp32.
+
+    Inductor (torch 2.14) lowers an int8 max pool through a pattern for the low-memory pooling that
+    max_pool2d_with_indices decomposes into, and that pattern binds ``ceil_mode`` to the name of an
+    argument the operation no longer has: the pool runs in floor mode. googlenet's 3x3/2 ceil-mode
+    pools then give 55x55 where the network has 56x56, and its int8 graph either fails to compile (at
+    the reshape in the next LocalResponseNorm) or, without LRN, silently computes on smaller maps.
+    Left unquantized, such a pool runs on the dequantized values in a kernel Inductor generates, at
+    the right size (and, with the early stages in chunks, as fast as an int8 pool: docs/benchmarks.md)."""
+    return [name for name, module in net.named_modules() if isinstance(module, nn.MaxPool2d) and module.ceil_mode]
