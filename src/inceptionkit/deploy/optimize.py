@@ -79,8 +79,9 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
     batch 16; ONNX Runtime loses).
     ``backend``: "torch" (channels_last; ``compile``: AOTInductor, one library per input shape built
     on its first call, 15-40 s each, then the fastest path at batch 1; ``chunk``: images per pass
-    through the stem and the other stages above 1/16 of the input's side, default 2 in fp32 and bf16
-    on a CPU, 0 for the whole batch at once: :mod:`.chunks`) or "onnxruntime"
+    through the stem and the other stages above 1/16 of the input's side, default 2 on a CPU, 0 for
+    the whole batch at once: :mod:`.chunks`; in int8 those stages are a quantized graph of their own)
+    or "onnxruntime"
     (``threads``: its intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the
     cores). ``check``: compare with the original on a batch (the report's ``max_rel_diff``, and for
     int8 the top-1 agreement on the calibration images).

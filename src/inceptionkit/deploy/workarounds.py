@@ -30,8 +30,6 @@ def forget_dead_torchscript_builtins() -> int:
     return len(dead)
 
 
-
-
 def ceil_mode_max_pools(net: nn.Module) -> list[str]:
     """The names of ``net``'s max pools in ceil mode, which int8 leaves in fp32.
 
