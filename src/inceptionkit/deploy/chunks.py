@@ -61,8 +61,7 @@ def run_early_stages_in_chunks(net: nn.Module, chunk: int) -> list[str]:
     stages = high_resolution_stages(net)
     if not stages:
         return []
-    body = nn.Sequential(*(getattr(net, name) for name in stages))
-    setattr(net, stages[0], InChunks(body, chunk))
+    setattr(net, stages[0], InChunks(_in_order(net, stages), chunk))
     for name in stages[1:]:
         setattr(net, name, nn.Identity())
     return stages
@@ -89,4 +88,8 @@ def split_high_resolution_stages(net: nn.Module) -> tuple[nn.Module, nn.Module] 
     stages = high_resolution_stages(net)
     if not stages:
         return None
-    return nn.Sequential(*(getattr(net, name) for name in stages)), AfterStages(net, stages)
+    return _in_order(net, stages), AfterStages(net, stages)
+
+
+def _in_order(net: nn.Module, stages: list[str]) -> nn.Sequential:
+    return nn.Sequential(*(getattr(net, name) for name in stages))
