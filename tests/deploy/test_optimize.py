@@ -139,8 +139,9 @@ def test_int8_runs_the_high_resolution_stages_in_chunks_as_a_graph_of_their_own(
     assert report.chunk == 2 and report.chunked_stages == len(high_resolution_stages(model)) == 8
     early, rest = fast.run.compiled
     assert sorted(early.built) == [((2, 3, 224, 224), torch.float32, torch.device("cpu"))]
-    # the early stages end at maxpool3: 480 channels at 14x14 (224 / 16, ceil-mode pools all the way)
-    assert sorted(rest.built) == [((4, 480, 14, 14), torch.float32, torch.device("cpu"))]
+    # the early stages end at maxpool3: 480 channels at 14x14 (224 / 16, ceil-mode pools all the way),
+    # handed over in int8
+    assert sorted(rest.built) == [((4, 480, 14, 14), torch.uint8, torch.device("cpu"))]
     assert report.max_rel_diff <= 0.05
 
 

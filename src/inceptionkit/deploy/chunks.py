@@ -8,6 +8,8 @@ stages and concatenating their outputs before the rest computes the same functio
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -93,3 +95,45 @@ def split_high_resolution_stages(net: nn.Module) -> tuple[nn.Module, nn.Module] 
 
 def _in_order(net: nn.Module, stages: list[str]) -> nn.Sequential:
     return nn.Sequential(*(getattr(net, name) for name in stages))
+
+
+def split_quantized_graph(graph: torch.fx.GraphModule, prefix: str = "0") -> tuple[torch.fx.GraphModule,
+                                                                                    torch.fx.GraphModule]:
+    """An exported graph of ``nn.Sequential(early, rest)`` (quantized or not) cut in two after the
+    last operation of ``early`` (submodule ``prefix``): the graph up to it, and the rest taking its
+    output. In int8 the cut goes after that output's quantization, so the two graphs hand over int8
+    values and the rest reads them at the scale they were written with."""
+    nodes = list(graph.graph.nodes)
+
+    def in_early(node) -> bool:
+        stack = node.meta.get("nn_module_stack") or {}
+        return any(path == prefix or path.startswith(prefix + ".") for path, _ in stack.values())
+
+    last = max((i for i, node in enumerate(nodes) if in_early(node)), default=None)
+    if last is None:
+        raise ValueError(f"the graph holds no operation of submodule {prefix!r}")
+    cut = nodes[last]
+    users = list(cut.users)
+    if len(users) == 1 and users[0].target == torch.ops.quantized_decomposed.quantize_per_tensor.default:
+        cut = users[0]
+
+    early = copy.deepcopy(graph)
+    early_cut = next(n for n in early.graph.nodes if n.name == cut.name)
+    output = next(n for n in early.graph.nodes if n.op == "output")
+    output.args = (type(output.args[0])([early_cut]),) if isinstance(output.args[0], (tuple, list)) else (early_cut,)
+    early.graph.eliminate_dead_code()
+    early.recompile()
+
+    rest = copy.deepcopy(graph)
+    rest_cut = next(n for n in rest.graph.nodes if n.name == cut.name)
+    (inputs,) = [n for n in rest.graph.nodes if n.op == "placeholder"]
+    with rest.graph.inserting_before(inputs):
+        features = rest.graph.placeholder("features")
+    rest_cut.replace_all_uses_with(features)
+    for node in list(inputs.users):  # export's guard on the images' shape goes with the early graph
+        if node.op == "call_module" and not node.users:
+            rest.graph.erase_node(node)
+    rest.graph.eliminate_dead_code()
+    rest.graph.erase_node(inputs)
+    rest.recompile()
+    return early, rest

@@ -22,7 +22,7 @@ from ..probe import probing
 from ..train.precision import cpu_supports_bf16
 from ..weights.load import preprocessing_of
 from .aot import AheadOfTime
-from .chunks import run_early_stages_in_chunks, split_high_resolution_stages
+from .chunks import run_early_stages_in_chunks, split_high_resolution_stages, split_quantized_graph
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
 from .quantize import calibration_batches, compare_logits, quantize_onnx, torch_int8
 
@@ -175,13 +175,12 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
 
         run.module, run.compiled = quantized, compiled
         return run
-    # two quantized graphs, each calibrated on its own inputs: the high-resolution stages compiled
-    # for ``chunk`` images, the rest for the whole batch (one graph holding both compiles 3x slower)
+    # one quantized graph, cut in two after the high-resolution stages: those compiled for ``chunk``
+    # images, the rest for the whole batch (one library holding both compiles 3x slower); int8
+    # values cross the cut
     early, rest = split
-    with torch.no_grad():
-        features = [early(b.float().cpu()) for b in batches]
-    quantized = torch_int8(early, batches), torch_int8(rest, features)
-    compiled = AheadOfTime(quantized[0]), AheadOfTime(quantized[1])
+    quantized = split_quantized_graph(torch_int8(nn.Sequential(early, rest), batches))
+    compiled = AheadOfTime(quantized[0]), AheadOfTime(quantized[1], channels_last=True)
     report.chunked_stages, report.chunk = len(early), chunk
 
     def run_split(x: torch.Tensor) -> torch.Tensor:

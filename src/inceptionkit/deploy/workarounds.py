@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -30,14 +32,75 @@ def forget_dead_torchscript_builtins() -> int:
     return len(dead)
 
 
-def ceil_mode_max_pools(net: nn.Module) -> list[str]:
-    """The names of ``net``'s max pools in ceil mode, which int8 leaves in fp32.
+class FloorModeMaxPool(nn.Module):
+    """A ceil-mode max pool (dilation 1) computed in floor mode: its input is first extended at the
+    bottom and the right by repeating its last row and column, as far as the ceil-mode windows reach.
+    Every such window holds at least one real element of that last row or column (PyTorch starts
+    the last window inside the input), so repeating it does not change any maximum: the same
+    function for every input, whatever its sign, and in int8 a pure copy of quantized values."""
+
+    def __init__(self, pool: nn.MaxPool2d):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = (_pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
+                                                       _pair(pool.padding))
+
+    def extra(self, size: int, axis: int) -> int:
+        """Rows (axis 0) or columns (axis 1) the ceil-mode windows reach beyond the floor-mode input."""
+        k, s, p = self.kernel_size[axis], self.stride[axis], self.padding[axis]
+        out = -(-(size + 2 * p - k) // s) + 1  # ceil mode
+        if (out - 1) * s >= size + p:
+            out -= 1
+        return max(0, (out - 1) * s + k - (size + 2 * p))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bottom, right = self.extra(x.shape[-2], 0), self.extra(x.shape[-1], 1)
+        if bottom or right:
+            x = F.pad(x, (0, right, 0, bottom), mode="replicate")
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+def floor_mode_max_pools(net: nn.Module) -> list[str]:
+    """Replace (in place) ``net``'s ceil-mode max pools with :class:`FloorModeMaxPool`; the names of
+    those left in ceil mode (dilated ones), which int8 must leave in fp32.
 
     Inductor (torch 2.14) lowers an int8 max pool through a pattern for the low-memory pooling that
     max_pool2d_with_indices decomposes into, and that pattern binds ``ceil_mode`` to the name of an
     argument the operation no longer has: the pool runs in floor mode. googlenet's 3x3/2 ceil-mode
     pools then give 55x55 where the network has 56x56, and its int8 graph either fails to compile (at
-    the reshape in the next LocalResponseNorm) or, without LRN, silently computes on smaller maps.
-    Left unquantized, such a pool runs on the dequantized values in a kernel Inductor generates, at
-    the right size (and, with the early stages in chunks, as fast as an int8 pool: docs/benchmarks.md)."""
-    return [name for name, module in net.named_modules() if isinstance(module, nn.MaxPool2d) and module.ceil_mode]
+    the reshape in the next LocalResponseNorm) or, without LRN, silently computes on smaller maps. The
+    same pattern also matches a pool left in fp32 between a dequantize and a quantize, and then
+    keeps the input's scale where the next layer reads the output's: a ceil-mode pool cannot be
+    left to Inductor in either precision."""
+    left = []
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.MaxPool2d) and child.ceil_mode:
+                if _pair(child.dilation) == (1, 1) and not child.return_indices:
+                    setattr(parent, name, FloorModeMaxPool(child))
+                else:
+                    left.append(child)
+    return [name for name, module in net.named_modules() if any(module is pool for pool in left)]
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def rename_frozen_constants(graph) -> int:
+    """Give the constants that torchao's quantization names ``_frozen_param<N>`` other names (in
+    place, a ``torch.fx.GraphModule``); the count renamed.
+
+    Inductor's freezing names the constants it makes (the prepacked int8 weights) ``_frozen_param<N>``
+    too. When a graph cut out of a quantized one (:func:`.chunks.split_quantized_graph`) is compiled
+    ahead of time, the two sets of names meet and a convolution is handed an unpacked weight ("Weight
+    should be prepacked as an MKLDNN tensor" when called)."""
+    renamed = 0
+    for node in graph.graph.nodes:
+        if node.op == "get_attr" and node.target.startswith("_frozen_param"):
+            value = getattr(graph, node.target)
+            delattr(graph, node.target)
+            node.target = "int8_constant_" + node.target.removeprefix("_frozen_param")
+            setattr(graph, node.target, value)
+            renamed += 1
+    graph.recompile()
+    return renamed

@@ -1,0 +1,64 @@
+"""The int8 graph that Inductor compiles: ceil-mode pools rewritten exactly, Inception modules kept
+in int8 from one convolution to the next, and the compiled graph computing what PyTorch's reference
+quantized graph computes (which Inductor's max pool patterns broke, deploy/workarounds.py)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from inceptionkit import create_model
+from inceptionkit.deploy.aot import AheadOfTime
+from inceptionkit.deploy.fuse import fold_batchnorm, fuse_sibling_convs
+from inceptionkit.deploy.quantize import torch_int8
+from inceptionkit.deploy.workarounds import FloorModeMaxPool, floor_mode_max_pools
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+
+def test_a_ceil_mode_pool_in_floor_mode_is_the_same_function():
+    generator = torch.Generator().manual_seed(0)
+    for kernel, stride, padding, height, width in itertools.product((2, 3, 5), (1, 2, 3), (0, 1, 2), range(5, 16),
+                                                                     (7, 12)):
+        if padding > kernel // 2:
+            continue
+        pool = nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+        x = torch.randn(2, 3, height, width, generator=generator) - 1.0  # mostly negative: no zero padding hides
+        expected, got = pool(x), FloorModeMaxPool(pool)(x)
+        assert got.shape == expected.shape and torch.equal(got, expected), (kernel, stride, padding, height, width)
+
+
+def test_only_dilated_ceil_mode_pools_are_left():
+    net = nn.Sequential(nn.MaxPool2d(3, 2, ceil_mode=True), nn.MaxPool2d(3, 1, 1),
+                        nn.Sequential(nn.MaxPool2d(2, 2, dilation=2, ceil_mode=True)))
+    assert floor_mode_max_pools(net) == ["2.0"]
+    assert isinstance(net[0], FloorModeMaxPool) and isinstance(net[1], nn.MaxPool2d)
+
+
+@pytest.mark.parametrize("fuse", [False, True], ids=["unfused", "fused"])
+def test_two_inception_modules_in_int8_compute_the_reference_graph(fuse):
+    """googlenet's inception4a then 4b: 4b's pool branch reads 4a's int8 concatenation through a
+    ceil-mode 3x3/1 max pool. Left in fp32, Inductor turned that pool into an int8 one at the wrong
+    scale (0.07 of the largest output off here, 0.19 in the whole network); with the merged 1x1
+    convolutions split, every
+    concatenation ran in fp32."""
+    torch.manual_seed(0)
+    net = create_model("googlenet", variant="torchvision").eval()
+    fold_batchnorm(net)
+    if fuse:
+        fuse_sibling_convs(net)
+    pair = nn.Sequential(net.inception4a, net.inception4b)
+    x = torch.randn(2, 480, 14, 14, generator=torch.Generator().manual_seed(1)).relu()
+    quantized = torch_int8(pair, [x])
+    cats = [n for n in quantized.graph.nodes if n.target is torch.ops.aten.cat.default]
+    dequantize = torch.ops.quantized_decomposed.dequantize_per_tensor.default
+    assert len(cats) == 2 and all(a.target is dequantize for cat in cats for a in cat.args[0])  # int8 in
+    with torch.no_grad():
+        reference, compiled = quantized(x), AheadOfTime(quantized)(x)
+    assert compiled.shape == (2, 512, 14, 14)
+    # PyTorch's reference graph computes the int8 operations in fp32; Inductor's kernels round differently
+    # by a step or two of the output's 256 levels
+    assert float((compiled - reference).abs().max() / reference.abs().max()) <= 0.02
