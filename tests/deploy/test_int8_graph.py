@@ -1,6 +1,6 @@
-"""The int8 graph that Inductor compiles: ceil-mode pools rewritten exactly, Inception modules kept
-in int8 from one convolution to the next, and the compiled graph computing what PyTorch's reference
-quantized graph computes (which Inductor's max pool patterns broke, deploy/workarounds.py)."""
+"""The int8 graph that Inductor compiles: ceil-mode pools rewritten exactly, concatenations of
+convolutions in int8, and the compiled graph computing what PyTorch's reference quantized graph
+computes (which Inductor's max pool patterns broke, deploy/workarounds.py)."""
 
 from __future__ import annotations
 
@@ -31,20 +31,21 @@ def test_a_ceil_mode_pool_in_floor_mode_is_the_same_function():
         assert got.shape == expected.shape and torch.equal(got, expected), (kernel, stride, padding, height, width)
 
 
-def test_only_dilated_ceil_mode_pools_are_left():
+def test_every_ceil_mode_pool_is_rewritten_and_a_dilated_one_refused():
     net = nn.Sequential(nn.MaxPool2d(3, 2, ceil_mode=True), nn.MaxPool2d(3, 1, 1),
-                        nn.Sequential(nn.MaxPool2d(2, 2, dilation=2, ceil_mode=True)))
-    assert floor_mode_max_pools(net) == ["2.0"]
-    assert isinstance(net[0], FloorModeMaxPool) and isinstance(net[1], nn.MaxPool2d)
+                        nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True)))
+    assert floor_mode_max_pools(net) == 2
+    assert isinstance(net[0], FloorModeMaxPool) and isinstance(net[2][0], FloorModeMaxPool)
+    assert type(net[1]) is nn.MaxPool2d
+    with pytest.raises(ValueError, match="dilated max pool in ceil mode.*backend='onnxruntime'"):
+        floor_mode_max_pools(nn.Sequential(nn.MaxPool2d(2, 2, dilation=2, ceil_mode=True)))
 
 
 @pytest.mark.parametrize("fuse", [False, True], ids=["unfused", "fused"])
 def test_two_inception_modules_in_int8_compute_the_reference_graph(fuse):
     """googlenet's inception4a then 4b: 4b's pool branch reads 4a's int8 concatenation through a
     ceil-mode 3x3/1 max pool. Left in fp32, Inductor turned that pool into an int8 one at the wrong
-    scale (0.07 of the largest output off here, 0.19 in the whole network); with the merged 1x1
-    convolutions split, every
-    concatenation ran in fp32."""
+    scale (0.07 of the largest output off here, 0.19 in the whole network)."""
     torch.manual_seed(0)
     net = create_model("googlenet", variant="torchvision").eval()
     fold_batchnorm(net)
@@ -53,9 +54,10 @@ def test_two_inception_modules_in_int8_compute_the_reference_graph(fuse):
     pair = nn.Sequential(net.inception4a, net.inception4b)
     x = torch.randn(2, 480, 14, 14, generator=torch.Generator().manual_seed(1)).relu()
     quantized = torch_int8(pair, [x])
-    cats = [n for n in quantized.graph.nodes if n.target is torch.ops.aten.cat.default]
-    dequantize = torch.ops.quantized_decomposed.dequantize_per_tensor.default
-    assert len(cats) == 2 and all(a.target is dequantize for cat in cats for a in cat.args[0])  # int8 in
+    if not fuse:  # every branch ends in a convolution: the concatenations are int8
+        cats = [n for n in quantized.graph.nodes if n.target is torch.ops.aten.cat.default]
+        dequantize = torch.ops.quantized_decomposed.dequantize_per_tensor.default
+        assert len(cats) == 2 and all(a.target is dequantize for cat in cats for a in cat.args[0])
     with torch.no_grad():
         reference, compiled = quantized(x), AheadOfTime(quantized)(x)
     assert compiled.shape == (2, 512, 14, 14)

@@ -92,7 +92,7 @@ class FusedConcat(nn.Module):
         self.out_chs = concat.out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        merged = self.act(self.conv(x))  # narrowed, not split: int8 keeps a narrowed part int8 (quantize.py)
+        merged = self.act(self.conv(x))  # narrowed: one tensor-valued operation per part in an exported graph
         parts = [merged.narrow(1, start, size) for start, size in zip(self.starts, self.sizes)]
         fused = [rest(part) for rest, part in zip(self.rests, parts)]
         others = [branch(x) for branch in self.others]

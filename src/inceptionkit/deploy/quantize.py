@@ -43,12 +43,10 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphMod
         raise ValueError("int8 with backend='torch' needs torchao (pip install torchao); or use "
                          "backend='onnxruntime'") from exc
     net = copy.deepcopy(net).float().cpu().eval()
-    left_in_ceil_mode = floor_mode_max_pools(net)
+    floor_mode_max_pools(net)
     graph = torch.export.export(net, (batches[0][:2],), dynamic_shapes=({0: torch.export.Dim("batch")},)).module()
     quantizer = _quantizer(x86)
     quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
-    for name in left_in_ceil_mode:
-        quantizer.set_module_name_qconfig(name, None)
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in batches:
@@ -60,19 +58,30 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphMod
 
 
 def _quantizer(x86):
-    """torchao's x86 quantizer, also keeping int8 through the copies between an Inception module's
-    layers: a slice of the merged 1x1 convolution's output (:mod:`.fuse`) and the edge padding of a
-    ceil-mode pool (:mod:`.workarounds`). Annotated like a max pool (output sharing its input's scale),
-    a branch output then reaches the concatenation in int8, and the concatenation stays int8; left
-    unannotated, each such copy made the convolutions before it write fp32 and the concatenation run
-    in fp32 (googlenet: 1.7x the time outside the convolutions)."""
+    """torchao's x86 quantizer, also keeping int8 through the edge padding of a ceil-mode pool
+    (:mod:`.workarounds`): annotated like a max pool (output sharing its input's scale), the padded
+    pool stays an int8 pool; left unannotated, the convolution before it wrote fp32 and the pool ran
+    in fp32. (Annotating the narrowed parts of a merged 1x1 convolution's output (:mod:`.fuse`) the
+    same way keeps whole Inception modules in int8 and made googlenet 1.3x faster, but an int8
+    convolution writing uint8 can then be handed a weight prepacked for another blocking and reorder
+    it on every call: inception_v3 at half speed, docs/benchmarks.md.)"""
     aten = torch.ops.aten
-    copies = {aten.narrow.default, aten.slice.Tensor, aten.pad.default, aten.replication_pad2d.default}
+
+    def copies_values(node) -> bool:  # every output value is one of the input's: no new range
+        if node.op != "call_function":
+            return False
+        if node.target is aten.replication_pad2d.default:
+            return True
+        if node.target is aten.pad.default:
+            mode = node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant")
+            value = node.kwargs.get("value", node.args[3] if len(node.args) > 3 else None)
+            return mode != "constant" or not value  # zero padding: 0 is exact at every scale
+        return False
 
     class InceptionQuantizer(x86.X86InductorQuantizer):
         def _annotate_propagation_quantizable_pattern(self, node, quantization_config, filter_fn):
-            if (node.op == "call_function" and node.target in copies and quantization_config is not None
-                    and not x86._is_any_annotated([node]) and x86._is_quantized_op_pt2e(node.args[0])):
+            if (copies_values(node) and quantization_config is not None and not x86._is_any_annotated([node])
+                    and x86._is_quantized_op_pt2e(node.args[0])):
                 node.meta[x86.QUANT_ANNOTATION_KEY] = x86._X86InductorQuantizationAnnotation(
                     input_qspec_map={node.args[0]: x86.get_input_act_qspec(quantization_config)},
                     _annotated=True, _is_output_of_quantized_pattern=True)
@@ -80,7 +89,7 @@ def _quantizer(x86):
             super()._annotate_propagation_quantizable_pattern(node, quantization_config, filter_fn)
 
         def _annotate_output_for_int8_in_int8_out_pattern(self, node):
-            if node.target in copies and x86._is_any_annotated([node]):
+            if copies_values(node) and x86._is_any_annotated([node]):
                 self._annotate_output_share_observer_as_input(node.args[0], node)
                 return
             super()._annotate_output_for_int8_in_int8_out_pattern(node)

@@ -59,9 +59,8 @@ class FloorModeMaxPool(nn.Module):
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
-def floor_mode_max_pools(net: nn.Module) -> list[str]:
-    """Replace (in place) ``net``'s ceil-mode max pools with :class:`FloorModeMaxPool`; the names of
-    those left in ceil mode (dilated ones), which int8 must leave in fp32.
+def floor_mode_max_pools(net: nn.Module) -> int:
+    """Replace (in place) ``net``'s ceil-mode max pools with :class:`FloorModeMaxPool`; the count.
 
     Inductor (torch 2.14) lowers an int8 max pool through a pattern for the low-memory pooling that
     max_pool2d_with_indices decomposes into, and that pattern binds ``ceil_mode`` to the name of an
@@ -70,16 +69,18 @@ def floor_mode_max_pools(net: nn.Module) -> list[str]:
     the reshape in the next LocalResponseNorm) or, without LRN, silently computes on smaller maps. The
     same pattern also matches a pool left in fp32 between a dequantize and a quantize, and then
     keeps the input's scale where the next layer reads the output's: a ceil-mode pool cannot be
-    left to Inductor in either precision."""
-    left = []
+    left to Inductor in either precision, so a dilated one (which the rewrite cannot express) is
+    refused."""
+    count = 0
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.MaxPool2d) and child.ceil_mode:
-                if _pair(child.dilation) == (1, 1) and not child.return_indices:
-                    setattr(parent, name, FloorModeMaxPool(child))
-                else:
-                    left.append(child)
-    return [name for name, module in net.named_modules() if any(module is pool for pool in left)]
+                if _pair(child.dilation) != (1, 1) or child.return_indices:
+                    raise ValueError(f"int8 with backend='torch' cannot run {name} ({child}): Inductor computes a "
+                                     f"dilated max pool in ceil mode wrongly; use backend='onnxruntime'")
+                setattr(parent, name, FloorModeMaxPool(child))
+                count += 1
+    return count
 
 
 def _pair(value) -> tuple[int, int]:
