@@ -32,10 +32,11 @@ def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tens
 
 
 def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphModule:
-    """The network (eval, fp32, on CPU) quantized by torchao's x86 quantizer after calibration on
-    ``batches``: a graph of quantize/dequantize and fp32 ops that Inductor lowers to int8 kernels when
-    it compiles it (:class:`.aot.AheadOfTime`, one library per batch size: static shapes run 8-40%
-    faster here than one dynamic graph)."""
+    """A copy of the network (eval, fp32, on CPU; ceil-mode max pools rewritten in floor mode,
+    :func:`.workarounds.floor_mode_max_pools`) quantized by torchao's x86 quantizer after calibration
+    on ``batches``: a graph of quantize/dequantize and fp32 ops that Inductor lowers to int8 kernels
+    when it compiles it (:class:`.aot.AheadOfTime`, one library per batch size: static shapes run
+    8-40% faster here than one dynamic graph). The network itself is left as it was."""
     try:
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
