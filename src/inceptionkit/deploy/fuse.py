@@ -81,7 +81,6 @@ class FusedConcat(nn.Module):
         self.conv.to(first.weight.device, first.weight.dtype)
         self.act = act
         self.sizes = [h.conv.out_channels for h in heads]
-        self.starts = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
         self.rests = nn.ModuleList(
             nn.Identity() if isinstance(branches[name], BasicConv) else nn.Sequential(*list(branches[name])[1:])
             for name in fused)
@@ -92,8 +91,7 @@ class FusedConcat(nn.Module):
         self.out_chs = concat.out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        merged = self.act(self.conv(x))  # narrowed: one tensor-valued operation per part in an exported graph
-        parts = [merged.narrow(1, start, size) for start, size in zip(self.starts, self.sizes)]
+        parts = torch.split(self.act(self.conv(x)), self.sizes, 1)
         fused = [rest(part) for rest, part in zip(self.rests, parts)]
         others = [branch(x) for branch in self.others]
         return torch.cat([fused[i] if kind == 0 else others[i] for kind, i in self.order], 1)

@@ -62,22 +62,18 @@ def _quantizer(x86):
     """torchao's x86 quantizer, also keeping int8 through the edge padding of a ceil-mode pool
     (:mod:`.workarounds`): annotated like a max pool (output sharing its input's scale), the padded
     pool stays an int8 pool; left unannotated, the convolution before it wrote fp32 and the pool ran
-    in fp32. (Annotating the narrowed parts of a merged 1x1 convolution's output (:mod:`.fuse`) the
-    same way keeps whole Inception modules in int8 and made googlenet 1.3x faster, but an int8
+    in fp32. (Annotating the parts of a merged 1x1 convolution's output (:mod:`.fuse`, narrowed
+    instead of split) the same way keeps whole Inception modules in int8 and made googlenet 1.3x faster, but an int8
     convolution writing uint8 can then be handed a weight prepacked for another blocking and reorder
     it on every call: inception_v3 at half speed, docs/benchmarks.md.)"""
     aten = torch.ops.aten
 
-    def copies_values(node) -> bool:  # every output value is one of the input's: no new range
+    def copies_values(node) -> bool:  # FloorModeMaxPool's edge padding: no value outside the input's range
         if node.op != "call_function":
             return False
-        if node.target is aten.replication_pad2d.default:
-            return True
         if node.target is aten.pad.default:
-            mode = node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant")
-            value = node.kwargs.get("value", node.args[3] if len(node.args) > 3 else None)
-            return mode != "constant" or not value  # zero padding: 0 is exact at every scale
-        return False
+            return node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant") == "replicate"
+        return node.target is aten.replication_pad2d.default
 
     class InceptionQuantizer(x86.X86InductorQuantizer):
         def _annotate_propagation_quantizable_pattern(self, node, quantization_config, filter_fn):

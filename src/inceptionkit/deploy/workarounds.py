@@ -7,6 +7,7 @@ import gc
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _pair
 
 
 def forget_dead_torchscript_builtins() -> int:
@@ -41,8 +42,7 @@ class FloorModeMaxPool(nn.Module):
 
     def __init__(self, pool: nn.MaxPool2d):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = (_pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
-                                                       _pair(pool.padding))
+        self.kernel_size, self.stride, self.padding = _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding)
 
     def extra(self, size: int, axis: int) -> int:
         """Rows (axis 0) or columns (axis 1) the ceil-mode windows reach beyond the floor-mode input."""
@@ -81,10 +81,6 @@ def floor_mode_max_pools(net: nn.Module) -> int:
                 setattr(parent, name, FloorModeMaxPool(child))
                 count += 1
     return count
-
-
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def rename_frozen_constants(graph) -> int:
