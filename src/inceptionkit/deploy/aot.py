@@ -22,9 +22,10 @@ class AheadOfTime:
     and device. The caller keeps the memory layout it was built for (``channels_last`` or contiguous):
     a compiled library trusts the strides it was exported with."""
 
-    def __init__(self, net: nn.Module, channels_last: bool = False):
+    def __init__(self, net: nn.Module, channels_last: bool = False, passes: dict | None = None):
         self.net = net
         self.channels_last = channels_last
+        self.passes = passes or {}
         self.built: dict[tuple, Callable[[torch.Tensor], torch.Tensor]] = {}
 
     def layout(self, x: torch.Tensor) -> torch.Tensor:
@@ -35,19 +36,21 @@ class AheadOfTime:
         key = (tuple(x.shape), x.dtype, x.device)
         runner = self.built.get(key)
         if runner is None:
-            runner = self.built[key] = compile_ahead_of_time(self.net, x)
+            runner = self.built[key] = compile_ahead_of_time(self.net, x, self.passes)
             forget_dead_torchscript_builtins()  # lowering a quantized graph replaces operator objects
         return runner(x)
 
 
-def compile_ahead_of_time(net: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def compile_ahead_of_time(net: nn.Module, example: torch.Tensor,
+                          passes: dict | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """``net`` exported at ``example``'s shape and compiled by AOTInductor with its weights frozen into
-    the library (constants folded, convolution weights prepacked); the loaded library."""
+    the library (constants folded, convolution weights prepacked); the loaded library. ``passes``:
+    Inductor's custom graph passes by their config name (``post_grad_custom_pre_pass``...)."""
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
     with torch.no_grad():  # on a copy: Inductor's freezing rewrites the graph it lowers
         program = torch.export.export(copy.deepcopy(net), (example,))
         with tempfile.TemporaryDirectory(prefix="inceptionkit-aot-") as work:
             package = aoti_compile_and_package(program, package_path=os.path.join(work, "model.pt2"),
-                                               inductor_configs={"freezing": True})
+                                               inductor_configs={"freezing": True, **(passes or {})})
             return aoti_load_package(package)  # the library is loaded: the package file can go

@@ -81,6 +81,7 @@ class FusedConcat(nn.Module):
         self.conv.to(first.weight.device, first.weight.dtype)
         self.act = act
         self.sizes = [h.conv.out_channels for h in heads]
+        self.starts = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
         self.rests = nn.ModuleList(
             nn.Identity() if isinstance(branches[name], BasicConv) else nn.Sequential(*list(branches[name])[1:])
             for name in fused)
@@ -91,7 +92,8 @@ class FusedConcat(nn.Module):
         self.out_chs = concat.out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = torch.split(self.act(self.conv(x)), self.sizes, 1)
+        merged = self.act(self.conv(x))  # narrowed, not split: int8 keeps a narrowed part int8 (quantize._quantizer)
+        parts = [merged.narrow(1, start, size) for start, size in zip(self.starts, self.sizes)]
         fused = [rest(part) for rest, part in zip(self.rests, parts)]
         others = [branch(x) for branch in self.others]
         return torch.cat([fused[i] if kind == 0 else others[i] for kind, i in self.order], 1)

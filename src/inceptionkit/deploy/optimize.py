@@ -24,7 +24,7 @@ from ..weights.load import preprocessing_of
 from .aot import AheadOfTime
 from .chunks import run_early_stages_in_chunks, split_high_resolution_stages, split_quantized_graph
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
-from .quantize import calibration_batches, compare_logits, quantize_onnx, torch_int8
+from .quantize import INT8_PASSES, calibration_batches, compare_logits, quantize_onnx, torch_int8
 
 DTYPES = ("fp32", "bf16", "int8")
 BACKENDS = ("torch", "onnxruntime")
@@ -167,7 +167,7 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
     report.compiled = True
     if split is None:
         quantized = torch_int8(net, batches)
-        compiled = AheadOfTime(quantized)
+        compiled = AheadOfTime(quantized, passes=INT8_PASSES)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -180,7 +180,7 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
     # values cross the cut
     early, rest = split
     quantized = split_quantized_graph(torch_int8(nn.Sequential(early, rest), batches))
-    compiled = AheadOfTime(quantized[0]), AheadOfTime(quantized[1], channels_last=True)
+    compiled = AheadOfTime(quantized[0], passes=INT8_PASSES), AheadOfTime(quantized[1], True, INT8_PASSES)
     report.chunked_stages, report.chunk = len(early), chunk
 
     def run_split(x: torch.Tensor) -> torch.Tensor:

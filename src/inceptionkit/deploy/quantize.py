@@ -18,7 +18,15 @@ from torch import nn
 
 from ..files import atomic_save
 from ..probe import probing
-from .workarounds import floor_mode_max_pools, forget_dead_torchscript_builtins, rename_frozen_constants
+from .workarounds import (
+    floor_mode_max_pools,
+    forget_dead_torchscript_builtins,
+    prepack_for_the_output_written,
+    rename_frozen_constants,
+)
+
+#: Inductor's passes for a quantized graph (:class:`.aot.AheadOfTime`'s ``passes``)
+INT8_PASSES = {"post_grad_custom_pre_pass": prepack_for_the_output_written}
 
 
 def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tensor]:
@@ -59,18 +67,20 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor]) -> torch.fx.GraphMod
 
 
 def _quantizer(x86):
-    """torchao's x86 quantizer, also keeping int8 through the edge padding of a ceil-mode pool
-    (:mod:`.workarounds`): annotated like a max pool (output sharing its input's scale), the padded
-    pool stays an int8 pool; left unannotated, the convolution before it wrote fp32 and the pool ran
-    in fp32. (Annotating the parts of a merged 1x1 convolution's output (:mod:`.fuse`, narrowed
-    instead of split) the same way keeps whole Inception modules in int8 and made googlenet 1.3x faster, but an int8
-    convolution writing uint8 can then be handed a weight prepacked for another blocking and reorder
-    it on every call: inception_v3 at half speed, docs/benchmarks.md.)"""
+    """torchao's x86 quantizer, also keeping int8 through the copies inside an Inception module: a
+    part of the merged 1x1 convolution's output (:mod:`.fuse`, narrowed) and the edge padding of a
+    ceil-mode pool (:mod:`.workarounds`). Annotated like a max pool (output sharing its input's
+    scale), a branch reaches the concatenation in int8 and the concatenation stays int8; left
+    unannotated, each such copy made the convolution before it write fp32 and the concatenation
+    (or the pool) run in fp32 (googlenet int8: 1.3x the time). A convolution writing uint8 may then
+    want its weights blocked otherwise than prepacked: :data:`INT8_PASSES` prepacks them again."""
     aten = torch.ops.aten
 
-    def copies_values(node) -> bool:  # FloorModeMaxPool's edge padding: no value outside the input's range
+    def copies_values(node) -> bool:  # no value outside the input's range
         if node.op != "call_function":
             return False
+        if node.target in (aten.narrow.default, aten.slice.Tensor):
+            return True
         if node.target is aten.pad.default:
             return node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant") == "replicate"
         return node.target is aten.replication_pad2d.default

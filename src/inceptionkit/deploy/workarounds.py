@@ -101,3 +101,98 @@ def rename_frozen_constants(graph) -> int:
             renamed += 1
     graph.recompile()
     return renamed
+
+
+def prepack_for_the_output_written(graph: torch.fx.Graph) -> int:
+    """Prepack again each int8 convolution's weights that oneDNN would reorder on every call (an
+    Inductor pass run before its post-grad passes, on the frozen graph); the count prepacked again.
+
+    torchao's freezing pass prepacks the weights (``onednn.qconv_prepack``) for the input's shape
+    and a convolution writing int32, whose blocking is an fp32 output's; a convolution writing
+    uint8, because the next layer reads int8, may want another blocking (inception_v3's mixed_6a
+    3x3/2 conv, 288 -> 384 channels, at batch 2: ``AcdB64a4b`` against the ``AcdB48a4b`` prepacked),
+    and oneDNN then reorders its weights on every call (4-30 ms there: half the network's speed once
+    whole Inception modules run in int8). Each convolution runs once on random input of its shapes
+    with oneDNN's log on; if the log shows a reorder, the weights are prepacked again for the shapes
+    oneDNN's prepacking knows (its own dummy shape, then batch 1) until one runs without."""
+    gm = graph.owning_module
+    count = 0
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target not in _int8_convolutions():
+            continue
+        names = [a.name for a in node.target._schema.arguments]
+        args = dict(zip(names, node.args)) | dict(node.kwargs)
+        weight = args["qw"]
+        if not (isinstance(weight, torch.fx.Node) and weight.op == "get_attr" and len(weight.users) == 1):
+            continue
+        values = {name: _example_value(gm, value) for name, value in args.items()}
+        run = lambda: node.target(**values)  # noqa: E731
+        try:
+            if "reorder" not in _onednn_log(run):
+                continue
+        except RuntimeError:  # oneDNN without its verbose log: nothing to learn from
+            return count
+        dense, x = values["qw"].to_dense(), values["qx"]
+        for shape in (None, [1, *x.shape[1:]]):
+            values["qw"] = torch.ops.onednn.qconv_prepack(
+                dense, values["w_scale"], float(values["x_scale"]), int(values["x_zero_point"]), values["stride"],
+                values["padding"], values["dilation"], values["groups"], shape)
+            if "reorder" not in _onednn_log(run):
+                owner, _, leaf = weight.target.rpartition(".")
+                setattr(gm.get_submodule(owner) if owner else gm, leaf, values["qw"])
+                count += 1
+                break
+    return count
+
+
+def _int8_convolutions() -> set:
+    onednn = torch.ops.onednn
+    return {onednn.qconv_pointwise.default, onednn.qconv_pointwise.tensor, onednn.qconv2d_pointwise.default,
+            onednn.qconv2d_pointwise.tensor, onednn.qconv2d_pointwise.binary, onednn.qconv2d_pointwise.binary_tensor}
+
+
+def _example_value(gm: torch.fx.GraphModule, value):
+    """An argument of a node, as a value to call its operation with: a constant as it is, an
+    activation as random values of its shape, strides and dtype."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_example_value(gm, v) for v in value)
+    if not isinstance(value, torch.fx.Node):
+        return value
+    if value.op == "get_attr":
+        owner, _, leaf = value.target.rpartition(".")
+        return getattr(gm.get_submodule(owner) if owner else gm, leaf)
+    meta = value.meta["val"]
+    out = torch.empty_strided(meta.shape, meta.stride(), dtype=meta.dtype)
+    if meta.dtype in (torch.uint8, torch.int8):
+        return out.copy_(torch.randint(0, 100, meta.shape, dtype=meta.dtype))
+    return out.copy_(torch.randn(meta.shape))
+
+
+def _onednn_log(run) -> str:
+    """What oneDNN logs while ``run()`` runs (after one run outside the log, which builds and caches
+    its primitives): its verbose lines, read from the process's standard output."""
+    import ctypes
+    import os
+    import sys
+    import tempfile
+
+    run()
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush()
+    libc.fflush(None)
+    with tempfile.TemporaryFile(mode="w+") as log:
+        saved = os.dup(1)
+        os.dup2(log.fileno(), 1)
+        try:
+            if not torch._C._verbose.mkldnn_set_verbose(1):
+                raise RuntimeError("this torch's oneDNN has no verbose log")
+            try:
+                run()
+            finally:
+                torch._C._verbose.mkldnn_set_verbose(0)
+                libc.fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        log.seek(0)
+        return log.read()

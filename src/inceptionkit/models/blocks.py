@@ -217,7 +217,10 @@ class Residual(nn.Module):
         self.out_chs = out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.proj(self.branches(x)) * self.scale)
+        residual = self.proj(self.branches(x))
+        if self.scale != 1.0:  # once folded into proj (deploy), no multiplication left to block fusions
+            residual = residual * self.scale
+        return self.act(x + residual)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
