@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import warnings
 from typing import Annotated
 
 import typer
@@ -136,3 +138,21 @@ def network_with_weights(model: str, weights: str | None):
 
     net = open_weights(model) if weights is None else create_model(model, weights=weights)
     return net.eval()
+
+
+@contextlib.contextmanager
+def quiet_libraries():
+    """Python warnings and torch's log warnings (the quantizer's and compiler's notes to their
+    developers: "Enum subclass ... register_constant() is deprecated", "No CUDA runtime is found")
+    silenced while the block runs; errors still show."""
+    loggers = [logging.getLogger(name) for name in ("torch", "torch.utils")]  # torch resets its own on imports
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

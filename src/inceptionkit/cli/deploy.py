@@ -4,11 +4,10 @@ and ONNX Runtime, measured in one run."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import typer
 
-from .common import comma_list, console, err_console, user_errors
+from .common import comma_list, console, err_console, quiet_libraries, user_errors
 
 PEER_NAMES = ("torchvision", "timm", "onnxruntime")
 
@@ -45,8 +44,7 @@ def bench_cmd(
     if threads:
         torch.set_num_threads(threads)
     status = err_console.status("building the variants (compiling takes a minute or two)")
-    with status, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the quantizer's and compiler's notes to their developers
+    with status, quiet_libraries():
         found, ours = variants(model, peers=peers, dtypes=dtypes, compile=compile, threads=threads)
         timings = measure(found, tuple(ours.pretrained_cfg["input_size"]), sizes, repeats=repeats,
                           macs=multiply_adds(ours), progress=lambda text: status.update(text))
