@@ -115,23 +115,23 @@ def prepack_for_the_output_written(graph: torch.fx.Graph) -> int:
     whole Inception modules run in int8). Each convolution runs once on random input of its shapes
     with oneDNN's log on; if the log shows a reorder, the weights are prepacked again for the shapes
     oneDNN's prepacking knows (its own dummy shape, then batch 1) until one runs without."""
-    gm = graph.owning_module
-    count = 0
-    for node in graph.nodes:
-        if node.op != "call_function" or node.target not in _int8_convolutions():
-            continue
-        names = [a.name for a in node.target._schema.arguments]
-        args = dict(zip(names, node.args)) | dict(node.kwargs)
-        weight = args["qw"]
-        if not (isinstance(weight, torch.fx.Node) and weight.op == "get_attr" and len(weight.users) == 1):
-            continue
-        values = {name: _example_value(gm, value) for name, value in args.items()}
-        run = lambda: node.target(**values)  # noqa: E731
-        try:
-            if "reorder" not in _onednn_log(run):
-                continue
-        except (RuntimeError, OSError):  # no verbose log in this oneDNN, or no C library to flush: nothing to learn
-            return count
+    convolutions = [n for n in graph.nodes if n.op == "call_function" and n.target in _int8_convolutions()]
+    if not convolutions or not torch._C._verbose.mkldnn_set_verbose(0):  # no int8 conv, or no log to read
+        return 0
+    return sum(_prepack_again_if_reordered(graph.owning_module, node) for node in convolutions)
+
+
+def _prepack_again_if_reordered(gm: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
+    names = [a.name for a in node.target._schema.arguments]
+    args = dict(zip(names, node.args)) | dict(node.kwargs)
+    weight = args["qw"]
+    if not (isinstance(weight, torch.fx.Node) and weight.op == "get_attr" and len(weight.users) == 1):
+        return False
+    values = {name: _example_value(gm, value) for name, value in args.items()}
+    run = lambda: node.target(**values)  # noqa: E731
+    try:
+        if "reorder" not in _onednn_log(run):
+            return False
         dense, x = values["qw"].to_dense(), values["qx"]
         for shape in (None, [1, *x.shape[1:]]):
             values["qw"] = torch.ops.onednn.qconv_prepack(
@@ -140,9 +140,10 @@ def prepack_for_the_output_written(graph: torch.fx.Graph) -> int:
             if "reorder" not in _onednn_log(run):
                 owner, _, leaf = weight.target.rpartition(".")
                 setattr(gm.get_submodule(owner) if owner else gm, leaf, values["qw"])
-                count += 1
-                break
-    return count
+                return True
+    except (RuntimeError, OSError):  # a call oneDNN refuses, or no C library to flush: left as prepacked
+        pass
+    return False
 
 
 def _int8_convolutions() -> set:
@@ -184,8 +185,7 @@ def _onednn_log(run) -> str:
         saved = os.dup(1)
         os.dup2(log.fileno(), 1)
         try:
-            if not torch._C._verbose.mkldnn_set_verbose(1):
-                raise RuntimeError("this torch's oneDNN has no verbose log")
+            torch._C._verbose.mkldnn_set_verbose(1)
             try:
                 run()
             finally:
