@@ -140,8 +140,8 @@ def test_int8_runs_the_high_resolution_stages_in_chunks_as_a_graph_of_their_own(
     early, rest = fast.run.compiled
     assert sorted(early.built) == [((2, 3, 224, 224), torch.float32, torch.device("cpu"))]
     # the early stages end at maxpool3: 480 channels at 14x14 (224 / 16, ceil-mode pools all the way),
-    # handed over in uint8 where the last early operation runs in int8 (here the merged 1x1
-    # convolutions leave inception3b's concatenation, and so maxpool3, in fp32)
+    # handed over in uint8 where the last early operation runs in int8 (maxpool3, now that whole
+    # Inception modules stay int8), in fp32 where it does not
     ((shape, dtype, device),) = rest.built
     assert shape == (4, 480, 14, 14) and dtype in (torch.uint8, torch.float32) and device.type == "cpu"
     assert report.max_rel_diff <= 0.05

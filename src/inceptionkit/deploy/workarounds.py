@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
+import sys
+import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -122,6 +126,7 @@ def prepack_for_the_output_written(graph: torch.fx.Graph) -> int:
 
 
 def _prepack_again_if_reordered(gm: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
+    """Whether ``node``'s weights were prepacked again (:func:`prepack_for_the_output_written`)."""
     names = [a.name for a in node.target._schema.arguments]
     args = dict(zip(names, node.args)) | dict(node.kwargs)
     weight = args["qw"]
@@ -138,12 +143,17 @@ def _prepack_again_if_reordered(gm: torch.fx.GraphModule, node: torch.fx.Node) -
                 dense, values["w_scale"], float(values["x_scale"]), int(values["x_zero_point"]), values["stride"],
                 values["padding"], values["dilation"], values["groups"], shape)
             if "reorder" not in _onednn_log(run):
-                owner, _, leaf = weight.target.rpartition(".")
-                setattr(gm.get_submodule(owner) if owner else gm, leaf, values["qw"])
+                setattr(*_owner_and_name(gm, weight.target), values["qw"])
                 return True
     except (RuntimeError, OSError):  # a call oneDNN refuses, or no C library to flush: left as prepacked
         pass
     return False
+
+
+def _owner_and_name(gm: torch.fx.GraphModule, target: str) -> tuple[nn.Module, str]:
+    """The module holding a ``get_attr`` node's constant, and its attribute name there."""
+    owner, _, name = target.rpartition(".")
+    return (gm.get_submodule(owner) if owner else gm), name
 
 
 def _int8_convolutions() -> set:
@@ -160,8 +170,7 @@ def _example_value(gm: torch.fx.GraphModule, value):
     if not isinstance(value, torch.fx.Node):
         return value
     if value.op == "get_attr":
-        owner, _, leaf = value.target.rpartition(".")
-        return getattr(gm.get_submodule(owner) if owner else gm, leaf)
+        return getattr(*_owner_and_name(gm, value.target))
     meta = value.meta["val"]
     out = torch.empty_strided(meta.shape, meta.stride(), dtype=meta.dtype)
     if meta.dtype in (torch.uint8, torch.int8):
@@ -172,11 +181,6 @@ def _example_value(gm: torch.fx.GraphModule, value):
 def _onednn_log(run) -> str:
     """What oneDNN logs while ``run()`` runs (after one run outside the log, which builds and caches
     its primitives): its verbose lines, read from the process's standard output."""
-    import ctypes
-    import os
-    import sys
-    import tempfile
-
     run()
     libc = ctypes.CDLL(None)
     sys.stdout.flush()
