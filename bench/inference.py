@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inceptionkit.deploy.bench import as_json, measure, multiply_adds, ratios, variants  # noqa: E402
-from inceptionkit.train.precision import cpu_supports_bf16  # noqa: E402
+from inceptionkit import hardware  # noqa: E402
 
 
 def int8_agreement(found, ours, images: int = 256) -> dict[str, float]:
@@ -48,9 +48,11 @@ def main() -> None:
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    dtypes = ("fp32", "int8", "bf16") if cpu_supports_bf16() else ("fp32", "int8")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_supports_bf16()}")
-    report = {}
+    machine = hardware.current()
+    dtypes = ("fp32", "int8", "bf16") if machine.native_bf16 else ("fp32", "int8")
+    print(f"{machine.describe()}; {torch.get_num_threads()} threads; "
+          + ", ".join(f"{k} {v}" for k, v in hardware.versions().items() if v))
+    report = {"hardware": machine.to_dict(), "versions": hardware.versions()}
     for name in args.networks.split(","):
         started = time.perf_counter()
         found, ours = variants(name, dtypes=dtypes)

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from inceptionkit import create_model
 from inceptionkit.train import TrainConfig, fit
-from inceptionkit.train.precision import cpu_supports_bf16, resolve_amp
+from inceptionkit import hardware
+from inceptionkit.train.precision import resolve_amp
 
 BATCH = 64
 
@@ -69,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     default_amp = resolve_amp("auto", torch.device("cpu"))
     print(f"googlenet_cifar width {args.width}, batch {BATCH}, 32x32, {torch.get_num_threads()} threads; "
-          f"CPU native bf16: {cpu_supports_bf16()}; our default: amp {default_amp or 'none'} + channels_last")
+          f"CPU: {hardware.current().describe()}; our default: amp {default_amp or 'none'} + channels_last")
     settings = {"plain fp32 NCHW": (False, False), "plain channels_last": (True, False)}
     if not args.skip_bf16:
         settings["plain bf16 + channels_last"] = (True, True)

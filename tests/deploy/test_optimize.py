@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import inceptionkit
-from inceptionkit import create_model, list_models
+from inceptionkit import create_model, hardware, list_models
 from inceptionkit.deploy import optimize
 from inceptionkit.deploy.chunks import InChunks, high_resolution_stages
 from inceptionkit.deploy.fuse import FusedConcat, fold_batchnorm, fold_residual_scales, fuse_sibling_convs
@@ -93,7 +93,7 @@ def test_the_high_resolution_stages_end_at_a_sixteenth_of_the_side(name):
 def test_optimize_matches_the_original_and_leaves_it_untouched(name):
     model = with_statistics(name, **({"variant": "torchvision"} if name == "googlenet" else {}))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    fast = optimize(model)
+    fast = optimize(model, backend="torch")
     assert fast.optimization.max_rel_diff <= 1e-4 and fast.optimization.channels_last
     assert fast.optimization.folded_batchnorms > 0 and fast.optimization.merged_convs == MERGED[name]
     stages = [s for s in HIGH_RESOLUTION[name] if s in model.trunk]  # torchvision's googlenet has no LRN
@@ -106,7 +106,7 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
         assert rel(fast(x), model(x)) <= 1e-4
     assert passes == [2, 1]  # the early stages ran two images, then the third
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
-    plain = optimize(model, fuse=False, chunk=0, check=False).optimization  # folding always
+    plain = optimize(model, backend="torch", fuse=False, chunk=0, check=False).optimization  # folding always
     assert plain.merged_convs == 0 and plain.folded_batchnorms == fast.optimization.folded_batchnorms
     assert plain.chunked_stages == 0
     runtime = optimize(model, backend="onnxruntime")
@@ -117,7 +117,7 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
 
 def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
     model = with_statistics("googlenet", variant="torchvision")
-    fast = optimize(model, compile=True)  # the check batch (4 images, stem in 2 x 2) builds the first library
+    fast = optimize(model, backend="torch", compile=True)  # the check batch (4 images, stem in 2 x 2) builds the first library
     assert fast.optimization.compiled and fast.optimization.max_rel_diff <= 1e-4
     assert fast.optimization.merged_convs == MERGED["googlenet"] and fast.optimization.chunk == 2
     x = torch.randn(1, *model.pretrained_cfg["input_size"])
@@ -132,7 +132,7 @@ def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
 def test_int8_runs_the_high_resolution_stages_in_chunks_as_a_graph_of_their_own():
     model = with_statistics("googlenet", variant="torchvision")  # its four max pools are in ceil mode
     images = torch.randn(4, *model.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(1))
-    fast = optimize(model, "int8", calibration=images)  # the check runs the calibration batch: two graphs built
+    fast = optimize(model, "int8", backend="torch", calibration=images)  # the check runs the calibration batch: two graphs built
     report = fast.optimization
     print(f"googlenet int8 in chunks: max relative difference {report.max_rel_diff:.4f}, "
           f"top-1 agreement {report.top1_agreement:.2f}")
@@ -176,17 +176,18 @@ def test_bad_requests_are_refused_with_the_reason(monkeypatch):
         optimize(model, backend="onnxruntime", chunk=2)
     with pytest.raises(ValueError, match="chunk must be 0 .* got -1"):
         optimize(model, chunk=-1)
-    import sys
-
-    monkeypatch.setattr(sys.modules["inceptionkit.deploy.optimize"], "cpu_supports_bf16", lambda: False)
-    with pytest.raises(ValueError, match="no native bf16"):
+    with pytest.raises(ValueError, match="compile is for the torch backend"):
+        optimize(model, backend="onnxruntime", compile=True)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        optimize(model, batch_size=0)
+    with hardware.assume(features=("avx2", "fma3")), pytest.raises(ValueError, match="no native bf16"):
         optimize(model, "bf16")
 
 
-@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bf16")
+@pytest.mark.skipif(not hardware.current().native_bf16, reason="this CPU has no native bf16")
 def test_bf16_where_the_cpu_has_it_stays_close():
     model = with_statistics("googlenet", variant="torchvision")
-    fast = optimize(model, "bf16")
+    fast = optimize(model, "bf16", backend="torch")
     assert fast.optimization.max_rel_diff <= 0.05
 
 
@@ -210,17 +211,26 @@ def digits_network(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
-def test_int8_keeps_the_trained_networks_answers(digits_network, backend):
+@pytest.mark.parametrize("cpu", ["without VNNI", "with VNNI"])
+def test_int8_keeps_the_trained_networks_answers(digits_network, backend, cpu):
+    """Both int8 schemes: 7 bits on one side, right on every x86 CPU (forced here whatever this one
+    has), and full-range u8s8, right only where the CPU has VNNI (its kernels saturate without)."""
+    if cpu == "with VNNI" and not hardware.current().vnni:
+        pytest.skip("full-range u8s8 runs only on a CPU with VNNI: without it oneDNN's and MLAS's kernels saturate")
     model, test, calibration = digits_network
-    with warnings.catch_warnings():
+    features = hardware.current().features if cpu == "with VNNI" else ("avx2", "fma3")
+    with warnings.catch_warnings(), hardware.assume(architecture="x86_64", features=features):
         warnings.simplefilter("ignore")
         quantized = optimize(model, "int8", backend=backend, calibration=calibration)
         got = torch.cat([quantized(batch) for batch in test.split(60)])
     with torch.no_grad():
         expected = model(test)
     agreement = (got.argmax(1) == expected.argmax(1)).float().mean().item()
-    print(f"int8 ({backend}): top-1 agrees with fp32 on {agreement:.4f} of {len(test)} test digits")
-    assert agreement >= 0.99  # measured 1.0 on both backends
+    scheme = quantized.optimization.int8_scheme
+    print(f"int8 ({backend}, {scheme}) on {hardware.current().describe()}: top-1 agrees with fp32 on "
+          f"{agreement:.4f} of {len(test)} test digits")
+    assert scheme == ("u8s8" if cpu == "with VNNI" else "u8s8, 7-bit weights")
+    assert agreement >= 0.99  # measured 1.0 on both backends, both schemes on AVX-512 VNNI, 7 bits on AVX2
     assert quantized.optimization.top1_agreement >= 0.99  # on the calibration images
     assert (quantized.optimization.merged_convs > 0) == (backend == "torch")  # int8 in PyTorch: fused
     assert not dead_torchscript_builtins()  # importing torchao left none behind: torch.jit.script still works

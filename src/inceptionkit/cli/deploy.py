@@ -1,5 +1,5 @@
 """``inceptionkit bench``: inference speed of a network's optimized paths against torchvision, timm
-and ONNX Runtime, measured in one run."""
+and ONNX Runtime, measured in one run; ``inceptionkit info``: the machine and the libraries' versions."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def bench_cmd(
     """Images/s and GFLOP/s of every way to run MODEL, ours and the peers', and our fastest against each."""
     import torch
 
+    from .. import hardware
     from ..deploy.bench import as_json as timings_json
     from ..deploy.bench import measure, multiply_adds, ratios, variants
     from ..models import list_models
@@ -61,10 +62,26 @@ def bench_cmd(
         diff = "" if t.max_rel_diff is None else f"{t.max_rel_diff:.1e}"
         table.add_row(str(t.batch), t.variant, t.dtype, f"{t.images_per_s:.1f}", f"{t.gflops:.0f}", diff, style=style)
     console.print(table)
+    console.print(f"on {hardware.current().describe()}", highlight=False)
     for row in ratios(timings):
         console.print(f"batch {row['batch']:>3} {row['dtype']}: {row['ours']} is {row['ratio']:.2f}x "
                       f"{row['peer']}", highlight=False)
 
 
+def info_cmd(as_json: bool = typer.Option(False, "--json", help="print the record as JSON")) -> None:
+    """The machine as inceptionkit sees it (CPU, instruction sets, cores, CUDA devices) and the versions
+    of the libraries that decide speed and int8 results: what every hardware-dependent choice reads."""
+    from .. import __version__, hardware
+
+    machine, versions = hardware.current(), {"inceptionkit": __version__, **hardware.versions()}
+    if as_json:
+        console.print_json(json.dumps({"hardware": machine.to_dict(), "versions": versions}))
+        return
+    console.print(machine.describe(), highlight=False)
+    console.print(f"instruction sets: {', '.join(machine.features) or 'none recorded'}", highlight=False)
+    console.print(", ".join(f"{name} {version}" for name, version in versions.items() if version), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench_cmd)
+    app.command("info")(info_cmd)

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import hardware
 from ..cost.summary import summary
 from ..models import create_model
-from ..train.precision import cpu_supports_bf16
 from ..weights.convert import convert
 from .onnx import onnx_proto, session
 from .optimize import optimize
@@ -163,7 +163,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
     and our network (with the first peer's weights, or random ones when no peer has it)."""
     threads = threads or torch.get_num_threads()
     libraries = [p for p in PEERS.get(name, ()) if p in peers]
-    bf16 = "bf16" in dtypes and cpu_supports_bf16()
+    bf16 = "bf16" in dtypes and hardware.current().native_bf16
     work = tempfile.TemporaryDirectory(prefix="inceptionkit-bench-", ignore_cleanup_errors=True)
     folder = Path(work.name)  # ONNX files; the sessions hold them once made, the folder goes at the end
     found: list[Variant] = []
@@ -298,4 +298,6 @@ def ratios(timings: list[Timing]) -> list[dict]:
 
 
 def as_json(timings: list[Timing]) -> dict:
-    return {"timings": [asdict(t) for t in timings], "ratios": ratios(timings)}
+    """The figures, with the machine that measured them and the libraries' versions."""
+    return {"hardware": hardware.current().to_dict(), "versions": hardware.versions(),
+            "timings": [asdict(t) for t in timings], "ratios": ratios(timings)}

@@ -3,14 +3,20 @@
 BatchNorm and residual scales folded, sibling 1x1 convolutions fused (:mod:`.fuse`), then run by
 PyTorch (channels_last, inference mode, optionally compiled ahead of time by AOTInductor,
 :mod:`.aot`; bf16 where the hardware has it) or by ONNX Runtime (fp32, or int8 by static
-post-training quantization calibrated on the user's images). The original network is left
-untouched; the result reports what was done and how far its outputs are from the original's.
+post-training quantization calibrated on the user's images). By default every way that applies on
+this machine is built and timed, and the fastest accurate one kept (:mod:`.autotune`). The original
+network is left untouched; the result reports what was done and how far its outputs are from the
+original's.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import os
 import tempfile
+import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +24,24 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import hardware
+from ..files import atomic_write_bytes
 from ..probe import probing
-from ..train.precision import cpu_supports_bf16
-from ..weights.load import preprocessing_of
+from ..weights.load import network_identity, preprocessing_of
+from . import autotune
 from .aot import AheadOfTime
-from .chunks import run_early_stages_in_chunks, split_high_resolution_stages, split_quantized_graph
+from .autotune import Candidate, Plan
+from .chunks import (
+    high_resolution_stages,
+    run_early_stages_in_chunks,
+    split_high_resolution_stages,
+    split_quantized_graph,
+)
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
-from .quantize import INT8_PASSES, calibration_batches, compare_logits, quantize_onnx, torch_int8
+from .quantize import calibration_batches, compare_logits, int8_passes, int8_scheme, quantize_onnx, torch_int8
 
 DTYPES = ("fp32", "bf16", "int8")
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime")
 
 
 @dataclass
@@ -45,7 +59,21 @@ class Optimization:
     compiled: bool = False
     max_rel_diff: float | None = None  # max |optimized - original| / max |original| on the check batch
     top1_agreement: float | None = None  # share of calibration images whose top-1 class is unchanged (int8)
+    int8_scheme: str | None = None  # quantize.int8_scheme's: "u8s8", or 7 bits on one side without VNNI
+    batch_size: int | None = None  # backend="auto": the batch size the candidates were timed at
+    candidates: list[Candidate] = field(default_factory=list)  # backend="auto": every plan timed, the chosen marked
+    reused_decision: bool = False  # backend="auto": the choice came from the cache, nothing was timed
     notes: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        """The candidates (backend="auto") as aligned text, fastest first."""
+        rows = sorted(self.candidates, key=lambda c: -c.images_per_s)
+        lines = [f"{'plan':<28} {'images/s':>9} {'diff':>9} {'top-1':>6}  "]
+        for c in rows:
+            top1 = "" if c.top1_agreement is None else f"{c.top1_agreement:.3f}"
+            mark = "chosen" if c.chosen else ("" if c.accurate else "inaccurate")
+            lines.append(f"{c.plan:<28} {c.images_per_s:>9.1f} {c.max_rel_diff:>9.1e} {top1:>6}  {mark}")
+        return "\n".join(lines)
 
 
 class InferenceModel(nn.Module):
@@ -64,27 +92,40 @@ class InferenceModel(nn.Module):
         return self.run(x)
 
 
-def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None, backend: str = "torch",
-             compile: bool = False, chunk: int | None = None,
-             calibration: Iterable[torch.Tensor] | torch.Tensor | None = None, threads: int | None = None,
+def optimize(model: nn.Module, dtype: str = "fp32", *, backend: str = "auto", fuse: bool | None = None,
+             compile: bool | None = None, chunk: int | None = None,
+             calibration: Iterable[torch.Tensor] | torch.Tensor | None = None, batch_size: int | None = None,
+             budget: float = 20.0, cache: bool | str | os.PathLike = True, threads: int | None = None,
              spin: bool = True, check: bool = True) -> InferenceModel:
     """An inference copy of ``model`` (eval mode) that computes the same function.
 
-    ``dtype``: "fp32"; "bf16" (PyTorch backend, where the hardware computes bf16 natively: a GPU, or a
-    CPU with AVX512-BF16 or AMX); "int8" (static post-training quantization calibrated on
-    ``calibration``, a batch or an iterable of preprocessed batches of the user's images: with the
-    torch backend torchao's x86 quantizer, compiled ahead of time; with onnxruntime its quantizer).
-    BatchNorm and residual scales are always folded; ``fuse`` also merges sibling 1x1 convolutions
-    (default: where it pays: PyTorch, 2-5%, but not compiled fp32 with ``chunk=0``, which loses at
-    batch 16; ONNX Runtime loses).
-    ``backend``: "torch" (channels_last; ``compile``: AOTInductor, one library per input shape built
-    on its first call, 15-40 s each, then the fastest path at batch 1; ``chunk``: images per pass
-    through the stem and the other stages above 1/16 of the input's side, default 2 on a CPU, 0 for
-    the whole batch at once: :mod:`.chunks`; in int8 those stages are a quantized graph of their own)
-    or "onnxruntime"
-    (``threads``: its intra-op threads; ``spin=False`` stops idle threads spinning, for sharing the
-    cores). ``check``: compare with the original on a batch (the report's ``max_rel_diff``, and for
-    int8 the top-1 agreement on the calibration images).
+    ``dtype``: "fp32"; "bf16" (PyTorch, where the hardware computes bf16 natively: a GPU, or a CPU
+    with AVX512-BF16, AMX or Arm's BF16); "int8" (static post-training quantization calibrated on
+    ``calibration``, a batch or an iterable of preprocessed batches of the user's images: in PyTorch
+    torchao's x86 quantizer, compiled ahead of time; in ONNX Runtime its quantizer; 7 bits on one
+    side on x86 CPUs without VNNI, :func:`.quantize.int8_scheme`).
+
+    ``backend="auto"`` (default) builds every plan that applies here (:func:`.autotune.candidate_plans`:
+    PyTorch eager or compiled ahead of time, the high-resolution stages in chunks of 0, 2 or 4 images,
+    ONNX Runtime), times them on ``batch_size`` images (default: the first calibration batch's size,
+    else 1) for up to ``budget`` seconds after building them, and keeps the fastest whose outputs stay
+    within :data:`.autotune.ACCURACY`; ``.optimization.candidates`` holds the table. Building costs
+    more than timing: a compiled library takes 15-60 s. The decision and what was built are cached
+    in ``cache`` (a folder; default ``~/.cache/inceptionkit/optimize``; False: none), keyed by the
+    network's weights, the request, this machine's hardware record and the libraries' versions: a
+    second call loads the winner instead of measuring. ``fuse``, ``compile`` and ``chunk`` given with
+    ``backend="auto"`` narrow the plans timed.
+
+    ``backend="torch"`` or ``"onnxruntime"`` forces the runtime and measures nothing: channels_last;
+    ``compile`` (default False): AOTInductor, one library per input shape built on its first call;
+    ``chunk``: images per pass through the stem and the stages above 1/16 of the input's side
+    (default 2 on a CPU; 0 for the whole batch at once, :mod:`.chunks`; in int8 those stages are a
+    quantized graph of their own); ``fuse`` (default: where it paid on the machines measured,
+    docs/benchmarks.md) merges sibling 1x1 convolutions. ONNX Runtime: ``threads``, its intra-op
+    threads; ``spin=False`` stops idle threads spinning, for sharing the cores.
+
+    ``check``: compare with the original (the report's ``max_rel_diff``, and for int8 the top-1
+    agreement on the calibration images).
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -94,53 +135,154 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, fuse: bool | None = None,
     if dtype == "int8" and calibration is None:
         raise ValueError("int8 needs calibration: a few batches of your own preprocessed images")
     if dtype == "bf16":
-        if backend != "torch":
-            raise ValueError("bf16 runs in PyTorch: pass backend='torch'")
+        if backend == "onnxruntime":
+            raise ValueError("bf16 runs in PyTorch: pass backend='torch' or 'auto'")
         if not _native_bf16(param.device):
-            raise ValueError("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 "
-                             "would run emulated, slower than fp32; use fp32 or int8")
-    if chunk is None:
-        chunk = 2 if backend == "torch" and param.device.type == "cpu" else 0
-    if chunk < 0:
+            raise ValueError("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16, AMX or Arm's BF16), "
+                             "so bf16 would run emulated, slower than fp32; use fp32 or int8")
+    if chunk is not None and chunk < 0:
         raise ValueError(f"chunk must be 0 (the whole batch at once) or a number of images, got {chunk}")
-    if chunk and backend != "torch":
+    if chunk and backend == "onnxruntime":
         raise ValueError("chunk is for the torch backend: ONNX Runtime runs the whole batch")
-    net = copy.deepcopy(model).eval()
-    net.requires_grad_(False)
-    report = Optimization(dtype, backend)
-    batches = calibration_batches(calibration) if calibration is not None else None
-    report.folded_batchnorms = fold_batchnorm(net)
-    report.folded_scales = fold_residual_scales(net)
-    if fuse is None:
-        # ONNX Runtime's Split is not in its blocked (NCHWc) layout, and the reorders around it cost
-        # more than the one wider convolution saves; compiled fp32 on the whole batch loses at 16
-        # (docs/benchmarks.md)
-        fuse = backend == "torch" and (dtype == "int8" or not compile or chunk > 0)
     if fuse and backend == "onnxruntime":
         raise ValueError("fuse=True is for the torch backend: ONNX Runtime runs the merged convolutions slower")
-    if fuse:
-        report.merged_convs = fuse_sibling_convs(net)
-    if chunk and dtype != "int8" and (stages := run_early_stages_in_chunks(net, chunk)):
-        report.chunked_stages, report.chunk = len(stages), chunk
-    if backend == "torch" and dtype == "int8":
-        run = _torch_int8_runner(net, batches, chunk, report)
-    elif backend == "torch":
-        run = _torch_runner(net, dtype, compile, report)
-    else:
-        run = _onnx_runner(net, dtype, batches, threads, spin, check, report)
-    optimized = InferenceModel(run, report, model)
+    if compile and backend == "onnxruntime":
+        raise ValueError("compile is for the torch backend: ONNX Runtime compiles its own graph")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    batches = calibration_batches(calibration) if calibration is not None else None
+    if backend == "torch" and dtype == "int8" and not hardware.current().x86:
+        warnings.warn(f"int8 in PyTorch runs oneDNN's x86 kernels; on this {hardware.current().architecture} "
+                      f"CPU ONNX Runtime runs it instead", stacklevel=2)
+        backend = "onnxruntime"
+    if backend == "auto":
+        return _autotuned(model, dtype, batches, fuse=fuse, compile=compile, chunk=chunk, batch_size=batch_size,
+                          budget=budget, cache=cache, threads=threads, spin=spin, check=check)
+    plan = _forced_plan(model, dtype, backend, fuse, compile, chunk)
+    optimized = _build(model, plan, dtype, batches, threads, spin, check)
     if check:
-        _compare(model, optimized, report, calibration_batches(calibration) if calibration is not None else None)
+        _compare(model, optimized, optimized.optimization, batches)
     return optimized
+
+
+def _forced_plan(model: nn.Module, dtype: str, backend: str, fuse: bool | None, compile: bool | None,
+                 chunk: int | None) -> Plan:
+    """The plan asked for by name, its unset parts filled with the defaults."""
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if backend == "onnxruntime":
+        return Plan("onnxruntime")
+    compile = dtype == "int8" or bool(compile)
+    chunk = (2 if on_cpu else 0) if chunk is None else chunk
+    if fuse is None:
+        # compiled fp32 on the whole batch lost at batch 16 where it was measured (docs/benchmarks.md)
+        fuse = dtype == "int8" or not compile or chunk > 0
+    return Plan("torch", compile, chunk, fuse)
+
+
+def _build(model: nn.Module, plan: Plan, dtype: str, batches: list[torch.Tensor] | None, threads: int | None,
+           spin: bool, check: bool, store: Path | None = None) -> InferenceModel:
+    """``model`` rewritten and run as ``plan`` says (``store``: where compiled libraries and ONNX
+    files are kept and found again)."""
+    net = copy.deepcopy(model).eval()
+    net.requires_grad_(False)
+    report = Optimization(dtype, plan.backend)
+    report.folded_batchnorms = fold_batchnorm(net)
+    report.folded_scales = fold_residual_scales(net)
+    if plan.fuse:
+        report.merged_convs = fuse_sibling_convs(net)
+    if dtype == "int8":
+        report.int8_scheme = int8_scheme(plan.backend)
+    if plan.chunk and dtype != "int8" and (stages := run_early_stages_in_chunks(net, plan.chunk)):
+        report.chunked_stages, report.chunk = len(stages), plan.chunk
+    if plan.backend == "torch" and dtype == "int8":
+        run = _torch_int8_runner(net, batches, plan.chunk, report, store)
+    elif plan.backend == "torch":
+        run = _torch_runner(net, dtype, plan.compile, report, store)
+    else:
+        run = _onnx_runner(net, dtype, batches, threads, spin, check, report, store)
+    return InferenceModel(run, report, model)
+
+
+def _autotuned(model: nn.Module, dtype: str, batches: list[torch.Tensor] | None, *, fuse, compile, chunk,
+               batch_size, budget, cache, threads, spin, check) -> InferenceModel:
+    """optimize(backend="auto"): the candidates built and timed, or the cached decision loaded."""
+    device = next(model.parameters()).device
+    size = tuple(preprocessing_of(model).input_size)
+    batch = batch_size or (len(batches[0]) if batches else 1)
+    chunkable = bool(high_resolution_stages(model))
+    plans = [p for p in autotune.candidate_plans(dtype, device.type, chunkable, batch)
+             if (compile is None or p.compile == compile) and (chunk is None or p.chunk == chunk)]
+    if fuse is not None:
+        plans = list(dict.fromkeys(dataclasses.replace(p, fuse=fuse and p.backend == "torch") for p in plans))
+    if not plans:
+        raise ValueError(f"no way to run {dtype} here with compile={compile}, chunk={chunk}, fuse={fuse}")
+    folder = None if cache is False else (autotune.default_cache_dir() if cache is True else Path(cache))
+    identity = {"network": network_identity(model), "dtype": dtype, "device": str(device),
+                "calibration": autotune.tensors_digest(batches), "spin": spin, "threads_onnx": threads}
+    key = autotune.cache_key(**identity, batch=batch, input=size, plans=[p.name for p in plans])
+    store_of = (lambda plan: folder / "built" / autotune.cache_key(**identity, plan=plan.name)) if folder else None
+    x = torch.randn(batch, *size, generator=torch.Generator().manual_seed(0))
+    decision = autotune.read_decision(folder, key) if folder else None
+    if decision is not None:
+        plan = Plan(**decision["plan"])
+        optimized = _build(model, plan, dtype, batches, threads, spin, check, store_of(plan))
+        report = optimized.optimization
+        report.candidates = [Candidate(**c) for c in decision["candidates"]]
+        report.reused_decision = True
+        if check:
+            _evaluate(model, optimized, x, batches, report)
+    else:
+        built, candidates = {}, []
+        for plan in plans:
+            started = time.perf_counter()
+            built[plan] = _build(model, plan, dtype, batches, threads, spin, check,
+                                 store_of(plan) if store_of else None)
+            candidate = Candidate(plan.name, 0.0, 0.0)
+            _evaluate(model, built[plan], x, batches, candidate)
+            candidate.build_s = time.perf_counter() - started
+            candidates.append(candidate)
+        speeds = autotune.time_runners({p.name: built[p] for p in plans}, x, budget)
+        for candidate in candidates:
+            candidate.images_per_s = speeds[candidate.plan]
+        winner = autotune.choose(candidates, dtype)
+        plan = next(p for p in plans if p.name == winner.plan)
+        optimized = built[plan]
+        report = optimized.optimization
+        report.candidates = candidates
+        report.max_rel_diff, report.top1_agreement = winner.max_rel_diff, winner.top1_agreement
+        if folder:
+            autotune.write_decision(folder, key, plan, candidates)
+    report.batch_size = batch
+    return optimized
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, optimized: InferenceModel, x: torch.Tensor, batches: list[torch.Tensor] | None,
+              into) -> None:
+    """How far ``optimized`` is from ``model``, at the batch size of ``x`` only (a compiled library is
+    built per batch size): the largest logit difference on ``x`` relative to the largest logit, and
+    for int8 the top-1 agreement on the calibration images, run in batches of that size."""
+    param = next(model.parameters())
+    with probing(model):
+        expected = model(x.to(param.device, param.dtype)).float().cpu()
+        into.max_rel_diff = compare_logits(optimized(x).float().cpu(), expected)[0]
+        if optimized.optimization.dtype == "int8" and batches:
+            images = torch.cat(batches)
+            if len(images) < len(x):
+                images = images.repeat(-(-len(x) // len(images)), 1, 1, 1)
+            parts = images[: len(images) // len(x) * len(x)].split(len(x))
+            expected = torch.cat([model(b.to(param.device, param.dtype)).float().cpu() for b in parts])
+            got = torch.cat([optimized(b).float().cpu() for b in parts])
+            into.top1_agreement = compare_logits(got, expected)[1]
 
 
 def _native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    return cpu_supports_bf16()
+    return hardware.current().native_bf16
 
 
-def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimization):
+def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimization, store: Path | None):
     device = next(net.parameters()).device
     net = net.to(memory_format=torch.channels_last)
     if dtype == "bf16":
@@ -148,7 +290,7 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
     report.channels_last = True
     forward = net
     if compile:
-        forward = AheadOfTime(net, channels_last=True)
+        forward = AheadOfTime(net, channels_last=True, store=store)
         report.compiled = True
     cast = torch.bfloat16 if dtype == "bf16" else torch.float32
 
@@ -162,12 +304,13 @@ def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimizatio
     return run
 
 
-def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, report: Optimization):
+def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, report: Optimization,
+                       store: Path | None):
     split = split_high_resolution_stages(net) if chunk else None
     report.compiled = True
     if split is None:
-        quantized = torch_int8(net, batches)
-        compiled = AheadOfTime(quantized, passes=INT8_PASSES)
+        quantized = torch_int8(net, batches, report.int8_scheme)
+        compiled = AheadOfTime(quantized, passes=int8_passes(), store=store)
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
@@ -179,8 +322,9 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
     # images, the rest for the whole batch (one library holding both compiles 3x slower); int8
     # values cross the cut
     early, rest = split
-    quantized = split_quantized_graph(torch_int8(nn.Sequential(early, rest), batches))
-    compiled = AheadOfTime(quantized[0], passes=INT8_PASSES), AheadOfTime(quantized[1], True, INT8_PASSES)
+    quantized = split_quantized_graph(torch_int8(nn.Sequential(early, rest), batches, report.int8_scheme))
+    compiled = (AheadOfTime(quantized[0], passes=int8_passes(), store=store and store / "early"),
+                AheadOfTime(quantized[1], channels_last=True, passes=int8_passes(), store=store and store / "rest"))
     report.chunked_stages, report.chunk = len(early), chunk
 
     def run_split(x: torch.Tensor) -> torch.Tensor:
@@ -193,15 +337,21 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
 
 
 def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None, threads: int | None,
-                 spin: bool, check: bool, report: Optimization):
+                 spin: bool, check: bool, report: Optimization, store: Path | None):
     from .onnx import export_onnx, session
 
-    with tempfile.TemporaryDirectory(prefix="inceptionkit-onnx-", ignore_cleanup_errors=True) as work:
-        folder = Path(work)  # the session holds the model once made: the files go
-        path = export_onnx(net.float().cpu(), folder / "model.onnx", rtol=1e-4 if check else None).path
-        if dtype == "int8":
-            path = quantize_onnx(path, batches, folder / "model.int8.onnx")
-        runtime = session(path, threads, spin)
+    kept = store / ("model.int8.onnx" if dtype == "int8" else "model.onnx") if store else None
+    if kept is not None and kept.is_file():
+        runtime = session(kept, threads, spin)
+    else:
+        with tempfile.TemporaryDirectory(prefix="inceptionkit-onnx-", ignore_cleanup_errors=True) as work:
+            folder = Path(work)  # the session holds the model once made: the files go
+            path = export_onnx(net.float().cpu(), folder / "model.onnx", rtol=1e-4 if check else None).path
+            if dtype == "int8":
+                path = quantize_onnx(path, batches, folder / "model.int8.onnx", report.int8_scheme)
+            runtime = session(path, threads, spin)
+            if kept is not None:
+                atomic_write_bytes(kept, path.read_bytes())
     name = runtime.get_inputs()[0].name
 
     def run(x: torch.Tensor) -> torch.Tensor:

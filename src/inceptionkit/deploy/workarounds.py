@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import gc
-import os
-import sys
-import tempfile
+import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 from torch.nn.modules.utils import _pair
 
 
@@ -107,59 +105,83 @@ def rename_frozen_constants(graph) -> int:
     return renamed
 
 
-def prepack_for_the_output_written(graph: torch.fx.Graph) -> int:
-    """Prepack again each int8 convolution's weights that oneDNN would reorder on every call (an
-    Inductor pass run before its post-grad passes, on the frozen graph); the count prepacked again.
+class FastestWeightPacking(CustomGraphPass):
+    """An Inductor pass on the frozen int8 graph (``post_grad_custom_pre_pass``) that gives each int8
+    convolution the packing of its weights that runs fastest here; :attr:`repacked` counts the
+    convolutions whose packing it changed.
 
-    torchao's freezing pass prepacks the weights (``onednn.qconv_prepack``) for the input's shape
-    and a convolution writing int32, whose blocking is an fp32 output's; a convolution writing
-    uint8, because the next layer reads int8, may want another blocking (inception_v3's mixed_6a
-    3x3/2 conv, 288 -> 384 channels, at batch 2: ``AcdB64a4b`` against the ``AcdB48a4b`` prepacked),
-    and oneDNN then reorders its weights on every call (4-30 ms there: half the network's speed once
-    whole Inception modules run in int8). Each convolution runs once on random input of its shapes
-    with oneDNN's log on; if the log shows a reorder, the weights are prepacked again for the shapes
-    oneDNN's prepacking knows (its own dummy shape, then batch 1) until one runs without."""
-    convolutions = [n for n in graph.nodes if n.op == "call_function" and n.target in _int8_convolutions()]
-    if not convolutions or not torch._C._verbose.mkldnn_set_verbose(0):  # no int8 conv, or no log to read
-        return 0
-    return sum(_prepack_again_if_reordered(graph.owning_module, node) for node in convolutions)
+    torchao's freezing pass packs the weights (``onednn.qconv_prepack``) for a convolution writing
+    int32; one writing uint8, because the next layer reads int8, may want another blocking
+    (inception_v3's mixed_6a 3x3/2 convolution, 288 -> 384 channels, at batch 2 with AVX512-VNNI:
+    64 output channels at a time against the 48 packed), and oneDNN then reorders its weights on
+    every call (4-30 ms there). Which blocking a kernel wants depends on the CPU, so each convolution
+    is timed on random input of its shapes with the weights as packed and packed for oneDNN's other
+    shapes (its default, then batch 1), and keeps the fastest by more than a tenth."""
+
+    def __init__(self):
+        self.repacked = 0
+
+    def __call__(self, graph: torch.fx.Graph) -> None:
+        for node in list(graph.nodes):
+            if _is_int8_convolution(node) and _pack_fastest(graph.owning_module, node):
+                self.repacked += 1
+
+    def uuid(self) -> str:
+        """What the pass's result depends on: its code, the CPU and the libraries."""
+        from .. import hardware
+
+        return get_hash_for_files((__file__,)).hex() + hardware.current().key() + torch.__version__
 
 
-def _prepack_again_if_reordered(gm: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
-    """Whether ``node``'s weights were prepacked again (:func:`prepack_for_the_output_written`)."""
+def _is_int8_convolution(node: torch.fx.Node) -> bool:
+    target = node.target
+    return (node.op == "call_function" and getattr(target, "namespace", None) == "onednn"
+            and str(getattr(target, "__name__", "")).startswith("qconv")
+            and "qw" in {a.name for a in target._schema.arguments})
+
+
+def _pack_fastest(gm: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
+    """Whether ``node``'s weights were packed again (:class:`FastestWeightPacking`)."""
     names = [a.name for a in node.target._schema.arguments]
     args = dict(zip(names, node.args)) | dict(node.kwargs)
     weight = args["qw"]
     if not (isinstance(weight, torch.fx.Node) and weight.op == "get_attr" and len(weight.users) == 1):
         return False
     values = {name: _example_value(gm, value) for name, value in args.items()}
-    run = lambda: node.target(**values)  # noqa: E731
     try:
-        if "reorder" not in _onednn_log(run):
-            return False
         dense, x = values["qw"].to_dense(), values["qx"]
-        for shape in (None, [1, *x.shape[1:]]):
-            values["qw"] = torch.ops.onednn.qconv_prepack(
-                dense, values["w_scale"], float(values["x_scale"]), int(values["x_zero_point"]), values["stride"],
-                values["padding"], values["dilation"], values["groups"], shape)
-            if "reorder" not in _onednn_log(run):
-                setattr(*_owner_and_name(gm, weight.target), values["qw"])
-                return True
-    except (RuntimeError, OSError):  # a call oneDNN refuses, or no C library to flush: left as prepacked
-        pass
-    return False
+        packings = [values["qw"]] + [
+            torch.ops.onednn.qconv_prepack(dense, values["w_scale"], float(values["x_scale"]),
+                                           int(values["x_zero_point"]), values["stride"], values["padding"],
+                                           values["dilation"], values["groups"], shape)
+            for shape in (None, [1, *x.shape[1:]])]
+        seconds = _fastest_times([lambda w=w: node.target(**(values | {"qw": w})) for w in packings])
+    except (RuntimeError, AttributeError, TypeError):  # an operation oneDNN refuses: left as packed
+        return False
+    best = min(range(len(packings)), key=seconds.__getitem__)
+    if best == 0 or seconds[best] > 0.9 * seconds[0]:
+        return False
+    setattr(*_owner_and_name(gm, weight.target), packings[best])
+    return True
+
+
+def _fastest_times(calls: list, rounds: int = 5) -> list[float]:
+    """The fastest of ``rounds`` timings of each call, taken in turns after one warm-up call each."""
+    for call in calls:
+        call()
+    best = [float("inf")] * len(calls)
+    for _ in range(rounds):
+        for i, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def _owner_and_name(gm: torch.fx.GraphModule, target: str) -> tuple[nn.Module, str]:
     """The module holding a ``get_attr`` node's constant, and its attribute name there."""
     owner, _, name = target.rpartition(".")
     return (gm.get_submodule(owner) if owner else gm), name
-
-
-def _int8_convolutions() -> set:
-    onednn = torch.ops.onednn
-    return {onednn.qconv_pointwise.default, onednn.qconv_pointwise.tensor, onednn.qconv2d_pointwise.default,
-            onednn.qconv2d_pointwise.tensor, onednn.qconv2d_pointwise.binary, onednn.qconv2d_pointwise.binary_tensor}
 
 
 def _example_value(gm: torch.fx.GraphModule, value):
@@ -176,27 +198,3 @@ def _example_value(gm: torch.fx.GraphModule, value):
     if meta.dtype in (torch.uint8, torch.int8):
         return out.copy_(torch.randint(0, 100, meta.shape, dtype=meta.dtype))
     return out.copy_(torch.randn(meta.shape))
-
-
-def _onednn_log(run) -> str:
-    """What oneDNN logs while ``run()`` runs (after one run outside the log, which builds and caches
-    its primitives): its verbose lines, read from the process's standard output."""
-    run()
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    libc.fflush(None)
-    with tempfile.TemporaryFile(mode="w+") as log:
-        saved = os.dup(1)
-        os.dup2(log.fileno(), 1)
-        try:
-            torch._C._verbose.mkldnn_set_verbose(1)
-            try:
-                run()
-            finally:
-                torch._C._verbose.mkldnn_set_verbose(0)
-                libc.fflush(None)
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        log.seek(0)
-        return log.read()

@@ -6,13 +6,7 @@ import contextlib
 
 import torch
 
-
-def cpu_supports_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+from .. import hardware
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -22,7 +16,7 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else None
+        return torch.bfloat16 if hardware.current().native_bf16 else None
     if amp == "fp16" and device.type != "cuda":
         raise ValueError("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
