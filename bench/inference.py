@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from inceptionkit.deploy.bench import as_json, measure, multiply_adds, ratios, variants  # noqa: E402
 from inceptionkit import hardware  # noqa: E402
+from inceptionkit.deploy.bench import as_json, measure, multiply_adds, ratios, variants  # noqa: E402
 
 
 def int8_agreement(found, ours, images: int = 256) -> dict[str, float]:

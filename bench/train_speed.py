@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from inceptionkit import create_model
+from inceptionkit import create_model, hardware
 from inceptionkit.train import TrainConfig, fit
-from inceptionkit import hardware
 from inceptionkit.train.precision import resolve_amp
 
 BATCH = 64

@@ -57,8 +57,9 @@ def test_the_bench_command_prints_json_with_the_plain_export_as_peer():
                                       "--no-compile", "--repeats", "1", "--batch", "2", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
-    assert {t["variant"] for t in report["timings"]} == {"inceptionkit torch", "inceptionkit onnxruntime",
-                                                         "onnxruntime (plain export)"}
+    assert {t["variant"] for t in report["timings"]} == {"inceptionkit auto", "inceptionkit torch",
+                                                         "inceptionkit onnxruntime", "onnxruntime (plain export)"}
+    assert report["hardware"]["architecture"] and report["versions"]["torch"]  # the machine that measured
     assert report["ratios"] and report["ratios"][0]["peer"] == "onnxruntime (plain export)"
     assert all(t["max_rel_diff"] <= 1e-4 for t in report["timings"])  # each computes the network's function
     wrong = CliRunner().invoke(app, ["bench", "teaching_cifar10", "--dtype", "fp64"])

@@ -5,6 +5,7 @@ weights reordered on a call."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import subprocess
@@ -14,8 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from inceptionkit import create_model
-from inceptionkit import hardware
+from inceptionkit import create_model, hardware
 from inceptionkit.deploy.aot import AheadOfTime, compile_ahead_of_time
 from inceptionkit.deploy.fuse import fold_batchnorm, fuse_sibling_convs
 from inceptionkit.deploy.quantize import int8_passes, int8_scheme, torch_int8
@@ -110,7 +110,7 @@ def test_each_int8_convolution_runs_on_the_fastest_packing_of_its_weights(tmp_pa
 
 @pytest.mark.parametrize("vnni", [True, False], ids=["with VNNI", "without VNNI"])
 def test_the_int8_scheme_follows_the_cpu_in_both_runtimes(vnni, tmp_path):
-    """Full-range int8 weights where the CPU has VNNI; in [-64, 63] without it, where a uint8 x int8
+    """Full-range int8 weights where the CPU has VNNI; in [-64, 64] without it, where a uint8 x int8
     multiply-add of two pairs must stay within int16 (2 x 255 x 64 < 32767 < 2 x 255 x 127). Either
     branch is forced here, whatever this CPU has; the weights are read from the quantized graph and
     from the ONNX file, not from the code's own record."""
@@ -125,16 +125,37 @@ def test_the_int8_scheme_follows_the_cpu_in_both_runtimes(vnni, tmp_path):
     x = torch.randn(4, 3, 12, 12)
     features = ("avx2", "fma3", "avx512_f", "avx512_vnni") if vnni else ("avx2", "fma3")
     with hardware.assume(architecture="x86_64", features=features):
-        scheme = int8_scheme("torch")
+        scheme, onnx_scheme = int8_scheme("torch"), int8_scheme("onnxruntime")
         quantized = torch_int8(net, [x])
         (tmp_path / "net.onnx").write_bytes(onnx_proto(net, x[:2]).SerializeToString())
         quantize_onnx(tmp_path / "net.onnx", [x], tmp_path / "net.int8.onnx")
-    assert scheme == int8_scheme("onnxruntime") == ("u8s8" if vnni else "u8s8, 7-bit weights")
-    constants = [getattr(quantized, n.target) for n in quantized.graph.nodes if n.op == "get_attr"]
+    assert scheme == onnx_scheme == ("u8s8" if vnni else "u8s8, 7-bit weights")
+    constants = [functools.reduce(getattr, n.target.split("."), quantized)
+                 for n in quantized.graph.nodes if n.op == "get_attr"]
     int8_weights = [t for t in constants if t.dtype == torch.int8 and t.dim() == 4]
     from_onnx = [numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "net.int8.onnx")).graph.initializer]
     from_onnx = [torch.from_numpy(a.copy()) for a in from_onnx if a.dtype.name == "int8" and a.ndim == 4]
     assert len(int8_weights) == len(from_onnx) == 2
     for weights in (int8_weights, from_onnx):
         low, high = min(int(w.min()) for w in weights), max(int(w.max()) for w in weights)
-        assert (low, high) in ((-128, 127), (-127, 127)) if vnni else (low >= -64 and high <= 63 and high - low >= 120)
+        assert (low, high) in ((-128, 127), (-127, 127)) if vnni else (low >= -64 and high <= 64 and high - low >= 120)
+
+
+def test_outside_the_tested_releases_torchaos_own_quantizer_runs(monkeypatch):
+    """With torch or torchao outside deploy.quantize.TESTED, the int8 graph comes from torchao's
+    quantizer as it is (no annotation of ours, no packing pass), with a warning: still int8, still
+    the network's function within the bound of the int8 tests."""
+    import inceptionkit.deploy.quantize as quantize
+
+    monkeypatch.setattr(quantize.hardware, "versions", lambda: {"torch": "2.16.0", "torchao": "0.20.0"})
+    assert not quantize.within_tested_versions() and quantize.int8_passes() == {}
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
+                        nn.Conv2d(16, 8, 3, padding=1), nn.ReLU()).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with pytest.warns(UserWarning, match="tested with torch 2.14 and torchao 0.18; with torch 2.16.0, torchao 0.20.0"):
+        quantized = torch_int8(net, [x])
+    assert any(n.target is torch.ops.quantized_decomposed.quantize_per_tensor.default for n in quantized.graph.nodes)
+    with torch.no_grad():
+        got, expected = AheadOfTime(quantized, passes=quantize.int8_passes())(x), net(x)
+    assert got.shape == expected.shape and float((got - expected).abs().max() / expected.abs().max()) <= 0.05

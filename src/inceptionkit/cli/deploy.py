@@ -46,7 +46,8 @@ def bench_cmd(
         torch.set_num_threads(threads)
     status = err_console.status("building the variants (compiling takes a minute or two)")
     with status, quiet_libraries():
-        found, ours = variants(model, peers=peers, dtypes=dtypes, compile=compile, threads=threads)
+        found, ours = variants(model, peers=peers, dtypes=dtypes, compile=compile, threads=threads, batches=sizes,
+                               progress=lambda text: status.update(text))
         timings = measure(found, tuple(ours.pretrained_cfg["input_size"]), sizes, repeats=repeats,
                           macs=multiply_adds(ours), progress=lambda text: status.update(text))
     if as_json:

@@ -157,10 +157,12 @@ def _eager(model: nn.Module, channels_last: bool = False, autocast: bool = False
 
 def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onnxruntime"),
              dtypes: tuple[str, ...] = ("fp32", "int8"), compile: bool = True, threads: int | None = None,
-             calibration: list[torch.Tensor] | None = None) -> tuple[list[Variant], nn.Module]:
-    """Every variant of ``name`` to time: ours (optimize's paths) and the peers' in ``peers`` that have
-    the network, in ``dtypes`` ("fp32", "int8", "bf16" where the CPU has it natively). Returns them
-    and our network (with the first peer's weights, or random ones when no peer has it)."""
+             calibration: list[torch.Tensor] | None = None, batches: tuple[int, ...] = (1, 16),
+             progress: Callable[[str], None] | None = None) -> tuple[list[Variant], nn.Module]:
+    """Every variant of ``name`` to time: ours (optimize's paths, forced, and ``backend="auto"`` as
+    it chooses for each of ``batches``) and the peers' in ``peers`` that have the network, in
+    ``dtypes`` ("fp32", "int8", "bf16" where the CPU has it natively). Returns them and our network
+    (with the first peer's weights, or random ones when no peer has it)."""
     threads = threads or torch.get_num_threads()
     libraries = [p for p in PEERS.get(name, ()) if p in peers]
     bf16 = "bf16" in dtypes and hardware.current().native_bf16
@@ -209,21 +211,29 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
         if "int8" in dtypes:
             found.append(Variant("onnxruntime int8 (plain export)", "onnxruntime", "int8",
                                  _onnx_variant(ours, example, folder, "plain", threads, calib)))
+    for dtype in ("fp32", "int8"):
+        if dtype in dtypes:
+            if progress:
+                progress(f"optimize(backend='auto') in {dtype}: timing the plans that apply here")
+            found.append(Variant("inceptionkit auto", "inceptionkit", dtype,
+                                 _auto(ours, dtype, batches, compile, threads, calib if dtype == "int8" else None)))
     if "fp32" in dtypes:
-        found.append(Variant("inceptionkit torch", "inceptionkit", "fp32", optimize(ours, check=False)))
+        found.append(Variant("inceptionkit torch", "inceptionkit", "fp32", optimize(ours, backend="torch", check=False)))
         if compile:
             found.append(Variant("inceptionkit aot", "inceptionkit", "fp32",
-                                 optimize(ours, compile=True, check=False)))
+                                 optimize(ours, backend="torch", compile=True, check=False)))
         found.append(Variant("inceptionkit onnxruntime", "inceptionkit", "fp32",
                              optimize(ours, backend="onnxruntime", threads=threads, spin=False, check=False)))
     if bf16:
-        found.append(Variant("inceptionkit bf16", "inceptionkit", "bf16", optimize(ours, "bf16", check=False)))
+        found.append(Variant("inceptionkit bf16", "inceptionkit", "bf16",
+                             optimize(ours, "bf16", backend="torch", check=False)))
         if compile:
             found.append(Variant("inceptionkit bf16 aot", "inceptionkit", "bf16",
-                                 optimize(ours, "bf16", compile=True, check=False)))
-    if "int8" in dtypes:
+                                 optimize(ours, "bf16", backend="torch", compile=True, check=False)))
+    if "int8" in dtypes and hardware.current().x86:
         found.append(Variant("inceptionkit int8 torch", "inceptionkit", "int8",
-                             optimize(ours, "int8", calibration=calib, check=False)))
+                             optimize(ours, "int8", backend="torch", calibration=calib, check=False)))
+    if "int8" in dtypes:
         found.append(Variant("inceptionkit int8 onnxruntime", "inceptionkit", "int8",
                              optimize(ours, "int8", backend="onnxruntime", calibration=calib, threads=threads,
                                       spin=False, check=False)))
@@ -232,6 +242,14 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
         variant.reference = ours
     work.cleanup()
     return found, ours
+
+
+def _auto(ours: nn.Module, dtype: str, batches: tuple[int, ...], compile: bool, threads: int | None,
+          calibration: list[torch.Tensor] | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``optimize(backend="auto")`` for each batch size, called by the batch it is given."""
+    chosen = {b: optimize(ours, dtype, batch_size=b, compile=None if compile else False, calibration=calibration,
+                          threads=threads, spin=False, check=False) for b in batches}
+    return lambda x: chosen[len(x)](x) if len(x) in chosen else chosen[max(chosen)](x)
 
 
 def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tuple[int, ...] = (1, 16), *,

@@ -41,7 +41,7 @@ TESTED = {"torch": ((2, 14), (2, 15)), "torchao": ((0, 18), (0, 19))}
 def int8_scheme(runtime: str, machine: hardware.Hardware | None = None) -> str:
     """How int8 is laid out for ``runtime`` ("torch" or "onnxruntime") on ``machine`` (default: this
     one): "u8s8" (uint8 activations x int8 weights) where the CPU has VNNI or is not x86; without VNNI
-    "u8s8, 7-bit weights": weights in [-64, 63], so that no pair of products saturates whatever the
+    "u8s8, 7-bit weights": weights in [-64, 64], so that no pair of products saturates whatever the
     activations (ONNX Runtime's ``reduce_range``, as its documentation advises for U8S8 on such CPUs;
     the same weight range in torchao's configuration)."""
     machine = machine or hardware.current()
@@ -116,13 +116,13 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor], scheme: str | None =
 
 def _quantization_config(x86, scheme: str):
     """torchao's default x86 configuration (uint8 activations, int8 weights per output channel), with
-    the weights in [-64, 63] for the 7-bit scheme. (torchao's own ``reduce_range`` narrows the
+    the weights in [-64, 64] for the 7-bit scheme, as ONNX Runtime's ``reduce_range``. (torchao's own ``reduce_range`` narrows the
     activations instead, but Inductor's int8 kernels do not clamp their outputs to that range, so an
     intermediate activation can still exceed 127 and saturate the next convolution.)"""
     config = x86.get_default_x86_inductor_quantization_config()
     if "7-bit weights" not in scheme:
         return config
-    weight = dataclasses.replace(config.weight, quant_min=-64, quant_max=63)
+    weight = dataclasses.replace(config.weight, quant_min=-64, quant_max=64)
     return dataclasses.replace(config, weight=weight)
 
 
