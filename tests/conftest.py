@@ -30,3 +30,26 @@ def digits_net(digits_run):
     from inceptionkit.weights import load
 
     return load(digits_run).eval()
+
+
+def pytest_report_header(config):
+    from inceptionkit import hardware
+
+    return f"inceptionkit hardware: {hardware.current().describe()}"
+
+
+@pytest.fixture
+def branch(record_property):
+    """``branch("...")`` records which hardware-dependent branch a test took; the run's summary lists them."""
+    return lambda text: record_property("hardware branch", text)
+
+
+def pytest_terminal_summary(terminalreporter):
+    rows = [(report.nodeid, value) for kind in ("passed", "failed") for report in terminalreporter.stats.get(kind, [])
+            if report.when == "call" for key, value in report.user_properties if key == "hardware branch"]
+    if rows:
+        from inceptionkit import hardware
+
+        terminalreporter.section(f"hardware branches taken on {hardware.current().describe()}")
+        for nodeid, text in sorted(rows):
+            terminalreporter.write_line(f"{nodeid}: {text}")

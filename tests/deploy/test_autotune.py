@@ -33,7 +33,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.slow
-def test_auto_keeps_the_fastest_accurate_plan_and_a_second_call_reuses_it(tmp_path):
+def test_auto_keeps_the_fastest_accurate_plan_and_a_second_call_reuses_it(tmp_path, branch):
     model = small_network()
     started = time.perf_counter()
     first = optimize(model, batch_size=4, budget=3, cache=tmp_path)
@@ -55,6 +55,7 @@ def test_auto_keeps_the_fastest_accurate_plan_and_a_second_call_reuses_it(tmp_pa
     second = optimize(model, batch_size=4, budget=3, cache=tmp_path)
     second_s = time.perf_counter() - started
     print(f"second call: {second_s:.2f} s (first {first_s:.1f} s), {second.optimization.backend}")
+    branch(f"chose {chosen.plan} at batch 4 ({first_s:.0f} s; reused in {second_s:.1f} s)")
     assert second.optimization.reused_decision
     assert [c.plan for c in second.optimization.candidates if c.chosen] == [chosen.plan]
     assert second_s < first_s / 10

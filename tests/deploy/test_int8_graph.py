@@ -47,7 +47,7 @@ def test_every_ceil_mode_pool_is_rewritten_and_a_dilated_one_refused():
 
 
 @pytest.mark.parametrize("fuse", [False, True], ids=["unfused", "fused"])
-def test_two_inception_modules_in_int8_compute_the_reference_graph(fuse):
+def test_two_inception_modules_in_int8_compute_the_reference_graph(fuse, branch):
     """googlenet's inception4a then 4b: 4b's pool branch reads 4a's int8 concatenation through a
     ceil-mode 3x3/1 max pool. Left in fp32, Inductor turned that pool into an int8 one at the wrong
     scale (0.07 of the largest output off here, 0.19 in the whole network)."""
@@ -59,6 +59,7 @@ def test_two_inception_modules_in_int8_compute_the_reference_graph(fuse):
     pair = nn.Sequential(net.inception4a, net.inception4b)
     x = torch.randn(2, 480, 14, 14, generator=torch.Generator().manual_seed(1)).relu()
     quantized = torch_int8(pair, [x])
+    branch(f"int8 scheme {int8_scheme('torch')}")
     # every branch ends in a convolution or a part of the merged one: the concatenations are int8
     cats = [n for n in quantized.graph.nodes if n.target is torch.ops.aten.cat.default]
     dequantize = torch.ops.quantized_decomposed.dequantize_per_tensor.default
@@ -83,7 +84,7 @@ def onednn_log_of_second_call(package: str, x: torch.Tensor, tmp_path) -> str:
     return done.stdout.split("second call", 1)[1]
 
 
-def test_each_int8_convolution_runs_on_the_fastest_packing_of_its_weights(tmp_path):
+def test_each_int8_convolution_runs_on_the_fastest_packing_of_its_weights(tmp_path, branch):
     """inception_v3's mixed_6a 3x3/2 convolution (288 -> 384 channels) at batch 2, writing uint8 for
     the next int8 layer: with AVX512-VNNI oneDNN wanted its weights blocked 64 output channels at a
     time where Inductor packed 48, and reordered them on every call. The pass times each packing and
@@ -98,7 +99,7 @@ def test_each_int8_convolution_runs_on_the_fastest_packing_of_its_weights(tmp_pa
     with torch.no_grad():
         reference, plain = quantized(x), AheadOfTime(quantized)(x)
         packed = compile_ahead_of_time(quantized, x, {"post_grad_custom_pre_pass": packing}, package)(x)
-    print(f"{hardware.current().describe()}: int8 scheme {scheme}, {packing.repacked} convolution(s) packed again")
+    branch(f"int8 scheme {scheme}, {packing.repacked} convolution(s) packed again")
     assert torch.equal(plain, packed)  # the same int8 computation, only the weights' layout differs
     # Inductor's kernels round the uint8 intermediate otherwise than the reference graph (which
     # computes in fp32) by a step or two of its 256 levels
