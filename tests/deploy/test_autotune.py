@@ -92,6 +92,19 @@ def test_int8_on_a_cpu_other_than_x86_runs_in_onnx_runtime(tmp_path):
     assert forced.backend == "onnxruntime" and forced.top1_agreement >= 0.75
 
 
+def test_a_plan_that_fails_here_is_left_out_with_its_reason(monkeypatch):
+    import inceptionkit.deploy.optimize as optimize_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ONNX Runtime on this platform\nsecond line")
+
+    monkeypatch.setattr(optimize_module, "_onnx_runner", broken)
+    report = optimize(small_network(), compile=False, budget=0.5, cache=False).optimization
+    failed = {c.plan: c.error for c in report.candidates if c.error}
+    assert failed == {"onnxruntime": "RuntimeError: no ONNX Runtime on this platform"}
+    assert report.backend == "torch" and "failed: RuntimeError" in report.table()
+
+
 def test_choose_takes_the_fastest_of_the_accurate():
     fp32 = [Candidate("a", 100.0, 2e-3), Candidate("b", 80.0, 1e-5), Candidate("c", 50.0, 1e-6)]
     assert choose(fp32, "fp32").plan == "b" and not fp32[0].accurate and fp32[1].chosen

@@ -6,7 +6,7 @@ import weakref
 import torch
 from torch import nn
 
-from inceptionkit.lens.examples import receptive_field, top_examples
+from inceptionkit.lens.examples import receptive_field, top_examples, top_examples_of_layers
 
 
 class Noise(torch.utils.data.Dataset):
@@ -38,6 +38,24 @@ def test_top_examples_equal_a_brute_force_sort_of_the_whole_data_set():
             order = sorted(range(150), key=lambda i: (-score[i, c].item(), i))[:7]
             assert [e.index for e in found[c]] == order
             assert torch.allclose(torch.tensor([e.score for e in found[c]]), score[order, c])
+
+
+def test_several_layers_in_one_pass_equal_a_brute_force_sort_of_each(monkeypatch):
+    model, data = two_convs(), Noise(120)
+    with torch.no_grad():
+        x = torch.stack([data[i][0] for i in range(120)])
+        acts = {"1": model[:2](x), "2": model(x)}
+    calls = []
+    monkeypatch.setattr(Noise, "__getitem__", lambda self, i: calls.append(i) or (
+        torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(i)), 0))
+    found = top_examples_of_layers(model, data, {"1": [1, 2], "2": [0, 5]}, k=5, batch_size=32)
+    assert sorted(calls) == list(range(120))  # each image read once for both layers
+    for layer, channels in (("1", [1, 2]), ("2", [0, 5])):
+        score = acts[layer].flatten(2).amax(2)
+        for c in channels:
+            order = sorted(range(120), key=lambda i: (-score[i, c].item(), i))[:5]
+            assert [e.index for e in found[layer][c]] == order
+    assert found["1"][1][0].box[2:] == (3, 3) and found["2"][0][0].box[2:] == (5, 5)  # each layer's field
 
 
 def test_crops_are_the_receptive_field_around_the_maximum():

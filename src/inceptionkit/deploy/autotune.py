@@ -75,6 +75,7 @@ class Candidate:
     accurate: bool = True
     chosen: bool = False
     build_s: float = 0.0  # building it and its first call (a compiled library is built there)
+    error: str | None = None  # why it could not be built or run here (then it is not chosen)
 
 
 def time_runners(runners: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor,
@@ -95,18 +96,22 @@ def time_runners(runners: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: 
 
 def choose(candidates: list[Candidate], dtype: str) -> Candidate:
     """The fastest candidate within :data:`ACCURACY`; marks which were accurate and the one chosen."""
+    ran = [c for c in candidates if c.error is None]
+    if not ran:
+        raise RuntimeError(f"no way to run this network in {dtype} worked here: "
+                           + "; ".join(f"{c.plan}: {c.error}" for c in candidates))
     if dtype == "int8":
-        best = max(c.top1_agreement or 0.0 for c in candidates)
+        best = max(c.top1_agreement or 0.0 for c in ran)
         for c in candidates:
-            c.accurate = (c.top1_agreement or 0.0) >= best - ACCURACY["int8"]
+            c.accurate = c.error is None and (c.top1_agreement or 0.0) >= best - ACCURACY["int8"]
     else:
         for c in candidates:
-            c.accurate = c.max_rel_diff <= ACCURACY[dtype]
+            c.accurate = c.error is None and c.max_rel_diff <= ACCURACY[dtype]
     pool = [c for c in candidates if c.accurate]
     if not pool:
-        worst = min(c.max_rel_diff for c in candidates)
+        closest = min(c.max_rel_diff for c in ran)
         raise RuntimeError(f"no way to run this network in {dtype} computes what it computes (closest: "
-                           f"{worst:.2e} of the largest logit): please report it")
+                           f"{closest:.2e} of the largest logit): please report it")
     winner = max(pool, key=lambda c: c.images_per_s)
     winner.chosen = True
     return winner

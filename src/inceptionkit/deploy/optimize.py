@@ -71,7 +71,7 @@ class Optimization:
         lines = [f"{'plan':<28} {'images/s':>9} {'diff':>9} {'top-1':>6}  "]
         for c in rows:
             top1 = "" if c.top1_agreement is None else f"{c.top1_agreement:.3f}"
-            mark = "chosen" if c.chosen else ("" if c.accurate else "inaccurate")
+            mark = "chosen" if c.chosen else (f"failed: {c.error}" if c.error else "" if c.accurate else "inaccurate")
             lines.append(f"{c.plan:<28} {c.images_per_s:>9.1f} {c.max_rel_diff:>9.1e} {top1:>6}  {mark}")
         return "\n".join(lines)
 
@@ -235,15 +235,19 @@ def _autotuned(model: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
         built, candidates = {}, []
         for plan in plans:
             started = time.perf_counter()
-            built[plan] = _build(model, plan, dtype, batches, threads, spin, check,
-                                 store_of(plan) if store_of else None)
-            candidate = Candidate(plan.name, 0.0, 0.0)
-            _evaluate(model, built[plan], x, batches, candidate)
+            candidate = Candidate(plan.name, 0.0, float("inf"))
+            try:
+                optimized = _build(model, plan, dtype, batches, threads, spin, check,
+                                   store_of(plan) if store_of else None)
+                _evaluate(model, optimized, x, batches, candidate)
+                built[plan] = optimized
+            except Exception as exc:  # noqa: BLE001 - a plan this machine or network cannot run is left out
+                candidate.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             candidate.build_s = time.perf_counter() - started
             candidates.append(candidate)
-        speeds = autotune.time_runners({p.name: built[p] for p in plans}, x, budget)
+        speeds = autotune.time_runners({p.name: run for p, run in built.items()}, x, budget) if built else {}
         for candidate in candidates:
-            candidate.images_per_s = speeds[candidate.plan]
+            candidate.images_per_s = speeds.get(candidate.plan, 0.0)
         winner = autotune.choose(candidates, dtype)
         plan = next(p for p in plans if p.name == winner.plan)
         optimized = built[plan]

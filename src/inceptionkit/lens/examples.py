@@ -88,47 +88,70 @@ def top_examples(
     input tensors, already in the model's input form). ``reduce``: "max" (the most excited position)
     or "mean" (the whole map); with ``crop``, boxes are the receptive field around the maximum,
     otherwise the whole image."""
+    return top_examples_of_layers(model, dataset, {layer: channels}, k, reduce, crop, batch_size).get(layer, {})
+
+
+def top_examples_of_layers(
+    model: nn.Module,
+    dataset,
+    wanted: dict[str, Sequence[int]],
+    k: int = 9,
+    reduce: str = "max",
+    crop: bool = True,
+    batch_size: int = 64,
+) -> dict[str, dict[int, list[Example]]]:
+    """:func:`top_examples` for several layers (``{layer: channels}``) in one pass over the data: one
+    forward per batch, every layer's heaps updated from it; ``{layer: {channel: examples}}``."""
     from torch.utils.data import DataLoader
 
     if reduce not in ("max", "mean"):
         raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    channels = list(channels)
+    wanted = {layer: list(channels) for layer, channels in wanted.items() if len(channels)}
+    if not wanted:
+        return {}
     device = next(model.parameters()).device
-    heaps: dict[int, list[tuple[float, int, int]]] = {c: [] for c in channels}
-    seen_index, shape, was_training = 0, None, model.training
+    heaps = {layer: {c: [] for c in channels} for layer, channels in wanted.items()}
+    shapes: dict[str, tuple[int, int]] = {}
+    seen_index, was_training = 0, model.training
     model.eval()
     try:
-        with watching(model, [layer]) as seen:
+        with watching(model, list(wanted)) as seen:
             for batch in DataLoader(dataset, batch_size=batch_size):
                 x = batch[0] if isinstance(batch, (list, tuple)) else batch
-                act = run(model, x.to(device), seen)[layer]
-                if act.dim() == 2:
-                    act = act[:, :, None, None]
-                if max(channels) >= act.shape[1] or min(channels) < 0:
-                    raise ValueError(f"{layer} has channels 0-{act.shape[1] - 1}; asked for {channels}")
-                shape, input_hw = act.shape[-2:], tuple(x.shape[-2:])
-                scores, where = _scores(act, channels, reduce)
-                for i in range(x.shape[0]):
-                    for j, c in enumerate(channels):
-                        entry = (float(scores[i, j]), -(seen_index + i), int(where[i, j]))
-                        (heapq.heappush if len(heaps[c]) < k else heapq.heappushpop)(heaps[c], entry)
+                outputs = run(model, x.to(device), seen)
+                input_hw = tuple(x.shape[-2:])
+                for layer, channels in wanted.items():
+                    act = outputs[layer]
+                    if act.dim() == 2:
+                        act = act[:, :, None, None]
+                    if max(channels) >= act.shape[1] or min(channels) < 0:
+                        raise ValueError(f"{layer} has channels 0-{act.shape[1] - 1}; asked for {channels}")
+                    shapes[layer] = act.shape[-2:]
+                    scores, where = _scores(act, channels, reduce)
+                    for i in range(x.shape[0]):
+                        for j, c in enumerate(channels):
+                            entry = (float(scores[i, j]), -(seen_index + i), int(where[i, j]))
+                            (heapq.heappush if len(heaps[layer][c]) < k else heapq.heappushpop)(heaps[layer][c], entry)
                 seen_index += x.shape[0]
     finally:
         model.train(was_training)
     if seen_index == 0:
         raise ValueError("the data set is empty")
-    field = receptive_field(model, layer, (x.shape[1], *input_hw)) if crop and shape[-1] > 1 else None
-    result = {}
-    for c, heap in heaps.items():
-        examples = []
-        for score, negative_index, flat in sorted(heap, reverse=True):
-            row, col = divmod(flat, shape[-1])
-            box = field.of(row, col, input_hw) if field is not None else (0, 0, *input_hw)
-            examples.append(Example(-negative_index, score, box))
-        result[c] = examples
-    return result
+    found = {}
+    for layer, layer_heaps in heaps.items():
+        shape = shapes[layer]
+        field = receptive_field(model, layer, (x.shape[1], *input_hw)) if crop and shape[-1] > 1 else None
+        found[layer] = {}
+        for c, heap in layer_heaps.items():
+            examples = []
+            for score, negative_index, flat in sorted(heap, reverse=True):
+                row, col = divmod(flat, shape[-1])
+                box = field.of(row, col, input_hw) if field is not None else (0, 0, *input_hw)
+                examples.append(Example(-negative_index, score, box))
+            found[layer][c] = examples
+    return found
 
 
 def example_crops(dataset, found: dict[int, list[Example]], mean: Sequence[float], std: Sequence[float],

@@ -192,20 +192,24 @@ class _Builder:
                 self.store.save_image(paths[c], image_sheet(image[None], min_side=1, pad=0))
         return paths
 
-    def examples(self, layer: str, channels: list[int]) -> dict[int, Path]:
-        from ..lens.examples import example_crops, top_examples
+    def examples(self, picks: dict[str, list[int]]) -> dict[str, dict[int, Path]]:
+        """Data set examples of every layer's channels (``{layer: channels}``), those not made yet
+        found in one pass over the data."""
+        from ..lens.examples import example_crops, top_examples_of_layers
         from ..lens.grid import image_sheet
 
-        paths = {c: self.picture("examples", layer, c, self.pool_key) for c in channels}
-        missing = self.store.missing(paths)
+        paths = {layer: {c: self.picture("examples", layer, c, self.pool_key) for c in channels}
+                 for layer, channels in picks.items()}
+        missing = {layer: found for layer in picks if (found := self.store.missing(paths[layer]))}
         if missing:
-            self.progress(f"{layer}: data set examples", 0, 1)
-            found = top_examples(self.model, self.pool, layer, missing, k=self.settings.k)
-            crops = example_crops(self.pool, found, self.data.mean, self.data.std)
-            for c in missing:
-                scores = " ".join(f"{e.score:.3g}" for e in found[c])
-                sheet = image_sheet(torch.stack(crops[c]), cols=len(crops[c]), min_side=48)
-                self.store.save_image(paths[c], sheet, text={"scores": scores})
+            self.progress(f"data set examples: {', '.join(missing)}", 0, 1)
+            found = top_examples_of_layers(self.model, self.pool, missing, k=self.settings.k)
+            for layer, by_channel in found.items():
+                crops = example_crops(self.pool, by_channel, self.data.mean, self.data.std)
+                for c, examples in by_channel.items():
+                    scores = " ".join(f"{e.score:.3g}" for e in examples)
+                    sheet = image_sheet(torch.stack(crops[c]), cols=len(crops[c]), min_side=48)
+                    self.store.save_image(paths[layer][c], sheet, text={"scores": scores})
         return paths
 
     def activation_grids(self, layers: list[str]) -> tuple[list[Path], dict[tuple[int, str], Path]]:
@@ -313,7 +317,9 @@ def build_site(
     _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
     out.mkdir(parents=True, exist_ok=True)
     h.write_style(b.style)
-    pages = [_layer_page(b, layer, layers) for layer in layers]
+    picks = {layer: _picked_channels(b, layer) for layer in layers}
+    examples = b.examples({layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()})
+    pages = [_layer_page(b, layer, layers, picks[layer], examples[layer]) for layer in layers]
     pages.append(_activations_page(b, layers))
     pages.append(_dream_page(b, layers))
     index = _index_page(b, layers)
@@ -331,18 +337,24 @@ def _nav(b: _Builder) -> list[tuple[str, Path]]:
             ("DeepDream", b.out / "dream.html")]
 
 
-def _layer_page(b: _Builder, layer: str, layers: list[str]) -> Path:
+def _picked_channels(b: _Builder, layer: str) -> list[tuple[str | None, list[int]]]:
+    """The channels shown for ``layer``, by branch (:func:`chosen_channels`)."""
+    out = _output_of(b, layer)
+    groups = branches(b.model, layer, b.sample) if out.dim() == 4 else []
+    return chosen_channels(out.shape[1], groups, b.settings.channels)
+
+
+def _layer_page(b: _Builder, layer: str, layers: list[str], picked: list[tuple[str | None, list[int]]],
+                examples: dict[int, Path]) -> Path:
     from ..lens.examples import receptive_field
     from ..probe import dims
 
     page = layer_page_path(b.out, layer)
     out = _output_of(b, layer)
     groups = branches(b.model, layer, b.sample) if out.dim() == 4 else []
-    picked = chosen_channels(out.shape[1], groups, b.settings.channels)
     channels = [c for _, cs in picked for c in cs]
     vis = b.visualizations(layer, channels)
     b.shown[layer] = [vis[c] for c in channels]
-    examples = b.examples(layer, channels)
     field = receptive_field(b.model, layer, b.prep.input_size) if out.dim() == 4 else None
 
     def card(c: int) -> str:
