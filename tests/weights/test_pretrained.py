@@ -63,13 +63,14 @@ def logits(model, transform, images) -> torch.Tensor:
 
 
 def assert_same_predictions(ours: torch.Tensor, theirs: torch.Tensor) -> None:
-    """The same top-5 and the same logits to float32 rounding, relative to their scale.
+    """The same top-5, and the same logits to float32 rounding relative to their scale.
 
-    The two pipelines normalise pixels in another order (inputs differ by one float32 ulp, ~1e-7) and
-    each network's float32 sums are themselves off by ~5e-7 of the logits' scale against float64
-    (inception_resnet_v2, measured): ours and theirs then differ by ~5e-5 in logits of ~100. An absolute
-    bound on probabilities would depend on how peaked the random network's softmax happens to be; a
-    wrong constant, crop or wiring moves the logits by 1e-3 of their scale or more.
+    The pipelines normalise pixels in another order (inputs one float32 ulp apart) and sum in float32
+    through dozens of layers: measured 3e-7 to 1.3e-6 of max |logit| for the four networks, as large as
+    each reference's own error against float64 (5e-7 for inception_resnet_v2). One pixel off by 1/255
+    moves inception_resnet_v2's logits by 1.8e-5 of their scale, a wrong crop or resize by 2e-2.
+    (Probabilities compared absolutely hang on how peaked the random softmax is: one-hot for some
+    networks, so nothing checked, near 1e-5 of rounding for others.)
     """
     assert torch.equal(ours.topk(5).indices, theirs.topk(5).indices)
     assert relative_diff(ours, theirs) < 1e-5
