@@ -24,14 +24,16 @@ INCEPTION_3A = (192, 28, 64, 96, 128, 16, 32, 32)
 
 @dataclass(frozen=True)
 class TourSettings:
-    """What the tour does; the defaults take 2-3 minutes on two CPU cores (AVX-512; longer on AVX2)."""
+    """What the tour does: about 2 minutes on two CPU cores with AVX-512 and bf16, about 3.5 with
+    AVX2 only (fp32 training), after the set-up. Six epochs of the one-cycle schedule reach 98-100%
+    on the test split from any seed tried; the zoom GIF has eight frames."""
 
     width: float = 0.25
-    epochs: int = 8
+    epochs: int = 6
     max_steps: int | None = None  # cap on steps per epoch (tests)
     layers: tuple[str, ...] = ("inception3a", "inception4c", "inception5b")
     site: SiteSettings = field(default_factory=lambda: SiteSettings(
-        channels=2, steps=128, k=6, images=3, dream_side=192, dream_octaves=3, dream_steps=8, dream_frames=12))
+        channels=2, steps=128, k=6, images=3, dream_side=192, dream_octaves=3, dream_steps=8, dream_frames=8))
     seed: int = 0
 
     def model_kwargs(self) -> dict:
