@@ -63,16 +63,16 @@ TINY = SiteSettings(channels=1, steps=4, k=2, images=1, dream_side=48, dream_oct
 
 def test_an_interrupted_build_leaves_complete_pictures_and_the_next_run_makes_only_the_rest(digits_net, tmp_path,
                                                                                             monkeypatch):
-    real = site_module._Builder.examples
+    real = site_module._Builder.visualizations
     calls = []
 
     def failing(self, layer, channels):
         calls.append(layer)
         if len(calls) == 2:
-            raise KeyboardInterrupt  # the user presses Ctrl-C during the second layer
+            raise KeyboardInterrupt  # the user presses Ctrl-C during the second layer's pictures
         return real(self, layer, channels)
 
-    monkeypatch.setattr(site_module._Builder, "examples", failing)
+    monkeypatch.setattr(site_module._Builder, "visualizations", failing)
     layers = ["inception3a", "inception4a"]
     with pytest.raises(KeyboardInterrupt):
         build_site(digits_net, tmp_path, layers=layers, settings=TINY)
@@ -81,7 +81,7 @@ def test_an_interrupted_build_leaves_complete_pictures_and_the_next_run_makes_on
     for path in made:
         Image.open(path).load()  # complete files only
     assert not (tmp_path / "index.html").exists()  # no page claims a site that is not there
-    monkeypatch.setattr(site_module._Builder, "examples", real)
+    monkeypatch.setattr(site_module._Builder, "visualizations", real)
     site = build_site(digits_net, tmp_path, layers=layers, settings=TINY)
     assert site.reused == len(made) and site.rendered > 0
     assert len(list((tmp_path / "img").iterdir())) == site.reused + site.rendered

@@ -79,12 +79,18 @@ def trained_backbone(digit_folders):
 
 @pytest.mark.slow
 def test_transfer_from_digits_0_4_to_5_9_beats_a_random_backbone(digit_folders, trained_backbone, tmp_path):
+    """The backbone's 84 training steps are chaotic: float32 sums in another order (another CPU's kernels,
+    another thread count) give another network, as another seed does. Ten trainings (seeds and batch
+    orders, AVX2, one thread) scored 0.81 to 0.93 on the 105 test images, mean 0.875, sd 0.048; seed 0
+    scored 0.829 on one thread, 0.924 on two, 0.914 on AVX-512."""
     result = retrain(trained_backbone, digit_folders[1], tmp_path / "out", cache_dir=tmp_path / "cache")
     baseline = retrain(backbone(), digit_folders[1], cache_dir=tmp_path / "cache")
     print(f"test accuracy on digits 5-9: pretrained backbone {result.test_accuracy:.3f}, "
           f"random backbone {baseline.test_accuracy:.3f}")
-    assert result.test_accuracy >= 0.85  # measured 0.914 of 105 test images (0.886 with other training batches)
-    assert result.test_accuracy >= baseline.test_accuracy + 0.30  # measured 0.219: near chance (0.2)
+    assert result.test_accuracy >= 0.75  # 2.6 sd below that mean; a backbone trained one epoch scores 0.22-0.31
+    # measured 0.219, near chance (0.2): with BatchNorm's initial statistics the random backbone's features vary
+    # from image to image by 1e-4 of their size, too little for a head trained on them as they are
+    assert result.test_accuracy >= baseline.test_accuracy + 0.30
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert Image.open(tmp_path / "out" / "confusion.png").size[0] > 200
     assert report["classes"] == ["5", "6", "7", "8", "9"] and report["test_accuracy"] == result.test_accuracy
