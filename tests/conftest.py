@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import pytest
 import torch
@@ -6,6 +7,9 @@ import torch
 # Under pytest-xdist (test.sh runs two workers on the 2-core CI machine) each worker computes on one
 # thread, so the two never fight over a core; a plain `pytest` keeps both threads.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+# caches the library writes by default (optimize's decisions, retrain's bottlenecks) go to a folder of
+# the run's own, not the user's ~/.cache
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="inceptionkit-tests-cache-")
 # xdist's workers inherit COLUMNS=80 from it; the commands' captured output is read at the width a
 # pipe gets (140), as in a plain run
 for name in ("COLUMNS", "LINES"):
