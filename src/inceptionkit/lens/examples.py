@@ -91,6 +91,7 @@ def top_examples(
     return top_examples_of_layers(model, dataset, {layer: channels}, k, reduce, crop, batch_size).get(layer, {})
 
 
+@torch.no_grad()
 def top_examples_of_layers(
     model: nn.Module,
     dataset,
