@@ -50,6 +50,8 @@ def test_measure_compares_each_variant_with_its_fp32_reference():
         diffs = {t.variant: t.max_rel_diff for t in measure(found, (3, 8, 8), (2,), repeats=1)}
     assert diffs["same"] == 0.0 and diffs["unchecked"] is None
     assert diffs["off by 10%"] == pytest.approx(0.1, rel=1e-5)  # |0.1 y| / |y| at the largest |y|
+    with pytest.raises(ValueError, match="distinct names, got \\['same'\\]"):  # timings are kept by name
+        measure([*found, Variant("same", "inceptionkit", "int8", net)], (3, 8, 8), (2,), repeats=1)
 
 
 def test_the_bench_command_prints_json_with_the_plain_export_as_peer():

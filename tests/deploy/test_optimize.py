@@ -117,7 +117,8 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
 
 def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
     model = with_statistics("googlenet", variant="torchvision")
-    fast = optimize(model, backend="torch", compile=True)  # the check batch (4 images, stem in 2 x 2) builds the first library
+    # the check batch (4 images, stem in 2 x 2) builds the first library
+    fast = optimize(model, backend="torch", compile=True)
     assert fast.optimization.compiled and fast.optimization.max_rel_diff <= 1e-4
     assert fast.optimization.merged_convs == MERGED["googlenet"] and fast.optimization.chunk == 2
     x = torch.randn(1, *model.pretrained_cfg["input_size"])
@@ -132,7 +133,8 @@ def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
 def test_int8_runs_the_high_resolution_stages_in_chunks_as_a_graph_of_their_own():
     model = with_statistics("googlenet", variant="torchvision")  # its four max pools are in ceil mode
     images = torch.randn(4, *model.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(1))
-    fast = optimize(model, "int8", backend="torch", calibration=images)  # the check runs the calibration batch: two graphs built
+    # the check runs the calibration batch: two graphs built
+    fast = optimize(model, "int8", backend="torch", calibration=images)
     report = fast.optimization
     print(f"googlenet int8 in chunks: max relative difference {report.max_rel_diff:.4f}, "
           f"top-1 agreement {report.top1_agreement:.2f}")

@@ -54,7 +54,8 @@ class AheadOfTime:
             return compile_ahead_of_time(self.net, x, self.passes)
         from torch._inductor import aoti_load_package
 
-        package = self.store / f"{'x'.join(map(str, x.shape))}-{str(x.dtype).removeprefix('torch.')}-{x.device.type}.pt2"
+        dtype = str(x.dtype).removeprefix("torch.")
+        package = self.store / f"{'x'.join(map(str, x.shape))}-{dtype}-{x.device.type}.pt2"
         if package.is_file():
             try:
                 runner = aoti_load_package(str(package))

@@ -215,10 +215,12 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
         if dtype in dtypes:
             if progress:
                 progress(f"optimize(backend='auto') in {dtype}: timing the plans that apply here")
-            found.append(Variant("inceptionkit auto", "inceptionkit", dtype,
+            label = "inceptionkit auto" if dtype == "fp32" else "inceptionkit int8 auto"
+            found.append(Variant(label, "inceptionkit", dtype,
                                  _auto(ours, dtype, batches, compile, threads, calib if dtype == "int8" else None)))
     if "fp32" in dtypes:
-        found.append(Variant("inceptionkit torch", "inceptionkit", "fp32", optimize(ours, backend="torch", check=False)))
+        found.append(Variant("inceptionkit torch", "inceptionkit", "fp32",
+                             optimize(ours, backend="torch", check=False)))
         if compile:
             found.append(Variant("inceptionkit aot", "inceptionkit", "fp32",
                                  optimize(ours, backend="torch", compile=True, check=False)))
@@ -259,6 +261,9 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
     every variant runs once in turn (so that a slow spell of the machine hits all alike); medians.
     The warm-up's logits are compared with the variant's fp32 reference, where it has one: a fast
     variant that computes something else shows here."""
+    names = [v.name for v in found]
+    if len(set(names)) < len(names):
+        raise ValueError(f"variants need distinct names, got {sorted(n for n in set(names) if names.count(n) > 1)}")
     generator = torch.Generator().manual_seed(seed)
     timings = []
     for batch in batches:

@@ -116,9 +116,10 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor], scheme: str | None =
 
 def _quantization_config(x86, scheme: str):
     """torchao's default x86 configuration (uint8 activations, int8 weights per output channel), with
-    the weights in [-64, 64] for the 7-bit scheme, as ONNX Runtime's ``reduce_range``. (torchao's own ``reduce_range`` narrows the
-    activations instead, but Inductor's int8 kernels do not clamp their outputs to that range, so an
-    intermediate activation can still exceed 127 and saturate the next convolution.)"""
+    the weights in [-64, 64] for the 7-bit scheme, as ONNX Runtime's ``reduce_range``. (torchao's
+    own ``reduce_range`` narrows the activations instead, but Inductor's int8 kernels do not clamp
+    their outputs to that range, so an intermediate activation can still exceed 127 and saturate
+    the next convolution.)"""
     config = x86.get_default_x86_inductor_quantization_config()
     if "7-bit weights" not in scheme:
         return config
