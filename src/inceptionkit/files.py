@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import BadPath, MissingFile
+
 TMP_PREFIX = ".tmp-"  # temporary files start with it (checkpoints collect leftovers by it)
 
 
@@ -31,14 +33,39 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def check_folder(path: str | os.PathLike) -> Path:
-    """Refuse, before any work, an output path whose folder is missing or is not a folder."""
-    path = Path(path)
-    if not path.parent.exists():
-        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: {path.parent} is not a folder")
+def check_output(path: str | os.PathLike, kind: str = "file", *, must_exist: bool = False) -> Path:
+    """``path`` as a :class:`Path` once it is known to be writable as a ``kind`` ("file" or "folder"),
+    checked before any work and without creating anything.
+
+    Refused, each in one line naming the path: a parent (or any folder above) that is a file; a file
+    where a folder is wanted, or a folder where a file is; a folder that cannot be written into;
+    with ``must_exist``, a parent folder that does not exist (otherwise missing folders are created
+    by the writer).
+    """
+    if kind not in ("file", "folder"):
+        raise ValueError(f"kind must be 'file' or 'folder', got {kind!r}")
+    path = Path(path).expanduser()
+    if path.exists():
+        if kind == "file" and path.is_dir():
+            raise BadPath(f"cannot write {path}: it is a folder; name a file")
+        if kind == "folder" and not path.is_dir():
+            raise BadPath(f"cannot write into {path}: it is a file, not a folder")
+    if must_exist and not path.parent.exists():
+        raise MissingFile(f"cannot write {path}: folder {path.parent} does not exist")
+    # the nearest folder that exists above the path (or the folder itself), where anything new is made
+    existing = path if kind == "folder" and path.is_dir() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadPath(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BadPath(f"cannot write {path}: no permission to write into {existing}")
     return path
+
+
+def check_folder(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output file whose folder is missing, is not a folder or cannot be written."""
+    return check_output(path, "file", must_exist=True)
 
 
 def atomic_save(path: str | os.PathLike, write: Callable[[str], None]) -> Path:

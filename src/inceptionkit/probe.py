@@ -14,6 +14,8 @@ from contextvars import ContextVar
 import torch
 from torch import nn
 
+from .errors import BadValue
+
 Hooks = Iterable[tuple[nn.Module, Callable]]
 _locating: ContextVar[bool] = ContextVar("locating", default=False)
 
@@ -70,7 +72,7 @@ def describe(module: nn.Module) -> str:
     return kind
 
 
-class LayerInputError(ValueError, RuntimeError):
+class LayerInputError(BadValue, RuntimeError):
     """A layer could not take the tensor it was given; the message names the layer and the shape.
 
     It is both a ValueError (bad input) and a RuntimeError (what PyTorch raised), so code catching

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .errors import BadValue
 from .microscope import html as h
 from .microscope.site import Site, SiteSettings, layer_page_path, previews
 
@@ -71,7 +72,7 @@ def train(settings: TourSettings, out: Path, report: Callable | None = None) -> 
         differ = {key: done.get(key) for key, value in wanted.items() if done.get(key) != value}
         if differ:
             held = ", ".join(f"{key} {value}" for key, value in differ.items())
-            raise ValueError(f"{run} holds a finished tour run with other settings ({held}): choose another "
+            raise BadValue(f"{run} holds a finished tour run with other settings ({held}): choose another "
                              "--out, or delete that folder to train again")
         return json.loads((run / "metrics.json").read_text())
     resume = run if (run / "last.json").exists() else None

@@ -2,6 +2,7 @@
 second run of the command that renders nothing new."""
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,7 +90,7 @@ def test_an_interrupted_build_leaves_complete_pictures_and_the_next_run_makes_on
 
 def test_a_second_run_of_the_command_renders_nothing_and_takes_a_fraction_of_the_time(digits_run, tmp_path):
     args = ["microscope", str(digits_run), "-o", str(tmp_path / "site"), "--layers", "inception3a,inception4a",
-            "--channels", "2", "--steps", "16", "--k", "3", "--max-images", "400"]
+            "--per-branch", "2", "--steps", "16", "--k", "3", "--max-images", "400"]
     start = time.perf_counter()
     first = CliRunner().invoke(app, args)
     first_s = time.perf_counter() - start
@@ -102,7 +103,7 @@ def test_a_second_run_of_the_command_renders_nothing_and_takes_a_fraction_of_the
     assert f"{made} pictures made, 0 reused" in first.output
     assert f"0 pictures made, {made} reused" in second.output
     assert second_s < first_s / 3, (first_s, second_s)
-    more = CliRunner().invoke(app, [*args, "--channels", "3"])  # the last --channels counts
+    more = CliRunner().invoke(app, [*args, "--per-branch", "3"])  # the last --per-branch counts
     assert more.exit_code == 0, more.output
     # one more channel in each of the 4 branches of both modules: its visualization and its examples
     assert f"16 pictures made, {made} reused" in more.output
@@ -139,3 +140,45 @@ def test_unknown_layers_and_a_file_as_the_site_are_refused_before_any_work(digit
     (tmp_path / "f").write_text("x")
     taken = CliRunner().invoke(app, ["microscope", str(digits_run), "-o", str(tmp_path / "f")])
     assert taken.exit_code != 0 and "is a file" in taken.output
+
+
+def test_no_link_of_an_interrupted_build_points_to_a_missing_page(digits_net, tmp_path, monkeypatch):
+    """Ctrl-C during the third layer's pictures: a browser finds that every link on every page written
+    resolves; the run after it links the pages to each other."""
+    from urllib.parse import unquote, urlparse
+
+    from selenium.webdriver.common.by import By
+
+    from .test_tour import browser
+
+    real = site_module._Builder.visualizations
+    calls = []
+
+    def failing(self, layer, channels):
+        calls.append(layer)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, layer, channels)
+
+    monkeypatch.setattr(site_module._Builder, "visualizations", failing)
+    layers = ["inception3a", "inception3b", "inception4a"]
+    with pytest.raises(KeyboardInterrupt):
+        build_site(digits_net, tmp_path, layers=layers, settings=TINY)
+    pages = sorted(tmp_path.rglob("*.html"))
+    assert [p.name for p in pages] == ["inception3a.html", "inception3b.html"]
+    driver = browser()
+    try:
+        followed = 0
+        for page in pages:
+            driver.get(page.resolve().as_uri())
+            for anchor in driver.find_elements(By.TAG_NAME, "a"):
+                target = Path(unquote(urlparse(anchor.get_attribute("href")).path))
+                assert target.exists(), f"{page.name} links to {target}, which is missing"
+                followed += 1
+        assert followed >= 1  # inception3b's page links back to inception3a's
+    finally:
+        driver.quit()
+    monkeypatch.setattr(site_module._Builder, "visualizations", real)
+    build_site(digits_net, tmp_path, layers=layers, settings=TINY)
+    first = (tmp_path / "layers" / "inception3a.html").read_text()
+    assert 'href="inception3b.html"' in first and 'href="../index.html"' in first and "pending" not in first

@@ -121,3 +121,18 @@ def test_plots_write_valid_pngs(tmp_path):
     with pytest.raises(ValueError, match="does not fit 2 classes"):
         plot_confusion(m, ["a", "b"], tmp_path / "bad.png")
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_a_validation_spike_puts_the_loss_on_a_log_scale(tmp_path, monkeypatch):
+    from inceptionkit.train import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save_png", lambda fig, path: drawn.append(fig))
+    spiky = History()
+    for epoch, (train, val) in enumerate([(1.9, 1.2), (0.6, 22.0), (0.3, 0.4), (0.15, 0.09)], start=1):
+        spiky.append({"epoch": epoch, "train_loss": train, "val_loss": val, "train_top1": 0.5, "val_top1": 0.5})
+    plot_curves(spiky, tmp_path / "spiky.png")
+    plot_curves(make_history(), tmp_path / "calm.png")  # losses within 10x of each other: a linear axis
+    (loss_axis, _), (calm_axis, _) = (fig.axes for fig in drawn)
+    assert loss_axis.get_yscale() == "log" and loss_axis.get_title() == "loss (log scale)"
+    assert calm_axis.get_yscale() == "linear" and calm_axis.get_title() == "loss"

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -78,6 +80,55 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path, monkey
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     history = json.loads((tmp_path / "broken" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def _last_epoch(run) -> int:
+    try:
+        return json.loads((run / "last.json").read_text())["meta"]["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@pytest.fixture
+def one_thread():
+    """Computing on one thread, as the killed process does (a CPU's sums may depend on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_run_killed_with_workers_resumes_to_the_same_weights_bit_for_bit(tmp_path, one_thread):
+    """kill -9 during epoch 2 of a real process loading with 2 workers, resumed with 2 workers: the same
+    weights as the uninterrupted run; and 0 workers give them too (augmentation keyed by sample, not worker)."""
+    args = ["train", "googlenet_cifar", "--width", "0.125", "--input", "3x16x16", "--epochs", "3", "--batch-size",
+            "16", "--max-steps", "30", "--amp", "none", "--quiet", "--seed", "3", "--workers", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    killed = subprocess.Popen([sys.executable, "-m", "inceptionkit", *args, "--out", str(tmp_path / "killed")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while _last_epoch(tmp_path / "killed") < 1 and killed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # into epoch 2
+        killed.send_signal(signal.SIGKILL)
+    finally:
+        killed.kill()
+        stderr = killed.communicate()[1].decode()
+    assert _last_epoch(tmp_path / "killed") == 1, stderr[-2000:]
+
+    straight = fit(small(tmp_path / "straight", workers=2, max_steps=30, seed=3))
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "killed"), "--workers", "2"])
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output.startswith(f"resuming {tmp_path / 'killed'} at epoch 2 of 3 (last checkpoint: epoch 1, ")
+    fit(small(tmp_path / "no-workers", workers=0, max_steps=30, seed=3))
+    reference = weights(tmp_path / "straight")
+    for run in ("killed", "no-workers"):
+        other = weights(tmp_path / run)
+        assert reference.keys() == other.keys()
+        differ = [key for key in reference if not torch.equal(reference[key], other[key])]
+        assert not differ, f"{run}: {len(differ)} of {len(reference)} tensors differ"
+    assert straight["epochs"] == 3
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

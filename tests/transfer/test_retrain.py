@@ -164,7 +164,7 @@ def test_the_command_retrains_reports_and_predict_names_the_folders_classes(tmp_
     folder = write_digits(tmp_path / "images", (5, 6), limit=15)
     (folder / "6" / "readme.md").write_text("a note, not a picture")
     inceptionkit.export(backbone(), tmp_path / "backbone.safetensors")
-    args = ["retrain", "--model", str(tmp_path / "backbone.safetensors"), "--images", str(folder),
+    args = ["retrain", str(tmp_path / "backbone.safetensors"), "--images", str(folder),
             "--out", str(tmp_path / "out"), "--steps", "50", "--cache", str(tmp_path / "cache")]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
@@ -254,7 +254,7 @@ def test_the_command_fine_tunes_with_distortions_and_exports_onnx(tmp_path):
     inceptionkit.export(backbone(), tmp_path / "backbone.safetensors")
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [
-        "retrain", "--model", str(tmp_path / "backbone.safetensors"), "--images", str(folder), "--out", str(out),
+        "retrain", str(tmp_path / "backbone.safetensors"), "--images", str(folder), "--out", str(out),
         "--steps", "10", "--cache", str(tmp_path / "cache"), "--validation-pct", "20", "--flip",
         "--random-brightness", "10", "--fine-tune", "1", "--fine-tune-epochs", "1", "--onnx"])
     assert result.exit_code == 0, result.output

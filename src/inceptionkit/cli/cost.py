@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import BadValue
 from .common import (
     AuxOpt,
     DropRateOpt,
@@ -26,13 +27,13 @@ def _ints(text: str, count: int, what: str) -> list[int]:
     except ValueError:
         values = []
     if len(values) != count or min(values) <= 0:
-        raise ValueError(f"{what} takes {count} positive comma-separated numbers, got {text!r}")
+        raise BadValue(f"{what} takes {count} positive comma-separated numbers, got {text!r}")
     return values
 
 
 def _check_grid(in_chs: int, size: int) -> None:
     if in_chs <= 0 or size <= 0:
-        raise ValueError(f"--in and --size must be positive, got {in_chs} and {size}")
+        raise BadValue(f"--in and --size must be positive, got {in_chs} and {size}")
 
 
 REDUCED_HELP = "#1x1,#3x3 reduce,#3x3,#5x5 reduce,#5x5,pool proj (Table 1's columns), e.g. 64,96,128,16,32,32"
@@ -44,7 +45,7 @@ def _module_from_options(in_chs: int, reduced: str | None, naive: str | None, co
 
     given = [o for o in (reduced, naive, convs) if o]
     if len(given) != 1:
-        raise ValueError("give exactly one of --reduced, --naive or --convs")
+        raise BadValue("give exactly one of --reduced, --naive or --convs")
     if reduced:
         return "inception module with 1x1 reductions", InceptionModule(
             in_chs, *_ints(reduced, 6, "--reduced"), bn=False, bias=False)
@@ -114,12 +115,18 @@ def compare_cmd(
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Side by side: naive vs reduced module, 5x5 vs two 3x3, NxN vs 1xN + Nx1, or your own stacks."""
-    from ..cost import compare_modules, conv_stack, five_vs_two_3x3, naive_vs_reduced, square_vs_asymmetric
+    from ..cost import (
+        compare_modules,
+        conv_stack,
+        five_vs_two_3x3,
+        naive_vs_reduced,
+        square_vs_asymmetric,
+    )
 
     _check_grid(in_chs, size)
     chosen = [bool(reduced), two_3x3, asymmetric is not None, bool(stack)]
     if sum(chosen) != 1:
-        raise ValueError("give exactly one of --reduced, --two-3x3, --asymmetric N or --stack (repeated)")
+        raise BadValue("give exactly one of --reduced, --two-3x3, --asymmetric N or --stack (repeated)")
     if reduced:
         result = naive_vs_reduced(in_chs, size, *_ints(reduced, 6, "--reduced"))
     elif two_3x3:
@@ -149,7 +156,7 @@ def table_cmd(
     from ..probe import dims
 
     if name is None and (variant is not None or width is not None):
-        raise ValueError("--variant and --width apply to one network: name it (e.g. `table googlenet --variant "
+        raise BadValue("--variant and --width apply to one network: name it (e.g. `table googlenet --variant "
                          "torchvision`)")
     if name is None:
         rows = network_table()
@@ -193,7 +200,7 @@ def table_cmd(
 @user_errors
 def draw_cmd(
     name: str = typer.Argument(..., help="registered network name"),
-    output: Path = typer.Option(..., "-o", "--output", help="file to write: .svg or .png"),
+    output: Path = typer.Option(..., "-o", "--out", help="file to write: .svg or .png"),
     module: str = typer.Option(None, "--module", help="draw one module, e.g. inception3a"),
     depth: int = typer.Option(None, "--depth", help="collapse modules below this depth (1: one box per stage)"),
     input: str = typer.Option(None, "--input", help="input size CxHxW; default: the network's own"),
@@ -215,7 +222,7 @@ def draw_cmd(
     from .common import build_for_size, explained_input, model_kwargs
 
     if depth is not None and depth < 1:
-        raise ValueError(f"--depth must be at least 1 (1: one box per stage), got {depth}")
+        raise BadValue(f"--depth must be at least 1 (1: one box per stage), got {depth}")
     check_path(output)
     training = bool(aux)
     model, size = build_for_size(name, parse_size(input) if input else None,

@@ -6,67 +6,53 @@ from pathlib import Path
 
 import typer
 
-from .common import MODEL_HELP, comma_list, console, network_with_weights, user_errors
+from ..errors import BadValue
+from .common import MODEL_HELP, Bars, comma_list, console, interrupted, network_with_weights, user_errors
 
 
-class _Bars:
-    """The site builder's progress as one tqdm bar per step (only on a terminal)."""
-
-    def __init__(self):
-        self.bar, self.what = None, None
-
-    def __call__(self, what: str, done: int, total: int) -> None:
-        from tqdm.auto import tqdm
-
-        if what != self.what:
-            self.close()
-            self.bar = tqdm(total=total, desc=what, leave=False, dynamic_ncols=True, disable=None)
-            self.what = what
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        self.bar, self.what = None, None
+def _pictures_in(site: Path) -> int:
+    folder = site / "img"
+    return sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
 
 
 @user_errors
 def microscope_cmd(
     weights: str = typer.Argument(..., help=MODEL_HELP),
-    output: Path = typer.Option(..., "-o", "--output", help="the site's folder (created; reused pictures stay)"),
+    output: Path = typer.Option(..., "-o", "--out", help="the site's folder (created; reused pictures stay)"),
     data: str = typer.Option("digits", "--data", help="examples and input images: digits, cifar10[:DIR], "
                              "fer2013:FILE.csv or an image folder"),
     layers: str = typer.Option(None, "--layers", help="comma-separated module names; default: the end of every stage"),
-    channels: int = typer.Option(8, "--channels", help="channels per layer (per branch of an Inception module)"),
+    per_branch: int = typer.Option(8, "--per-branch", help="channels shown per layer (per branch of an Inception "
+                                                        "module)"),
     steps: int = typer.Option(256, "--steps", help="feature visualization steps"),
     k: int = typer.Option(8, "--k", help="data set examples per channel"),
     max_images: int = typer.Option(None, "--max-images", help="examples from at most this many training images "
                                    "(a seeded sample; quicker on large data or large networks)"),
     dream_frames: int = typer.Option(0, "--dream-frames", help="frames of a DeepDream zoom GIF (0: none)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seeds the feature visualizations and the examples' sample"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bars or lines"),
 ) -> None:
     """A static site of what a network learned: per layer and channel its feature visualization and top
     data set examples, activation grids, DeepDream; open OUTPUT/index.html. A second run renders only what
     is new."""
     from ..microscope import SiteSettings, build_site
 
-    if channels < 1 or steps < 1 or k < 1:
-        raise ValueError(f"--channels, --steps and --k must be at least 1, got {channels}, {steps}, {k}")
+    if per_branch < 1 or steps < 1 or k < 1:
+        raise BadValue(f"--per-branch, --steps and --k must be at least 1, got {per_branch}, {steps}, {k}")
     if dream_frames < 0:
-        raise ValueError(f"--dream-frames must be 0 (no GIF) or more, got {dream_frames}")
+        raise BadValue(f"--dream-frames must be 0 (no GIF) or more, got {dream_frames}")
     if max_images is not None and max_images < 1:
-        raise ValueError(f"--max-images must be at least 1, got {max_images}")
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"-o {output} is a file; the site needs a folder")
+        raise BadValue(f"--max-images must be at least 1, got {max_images}")
     net = network_with_weights(weights, None)
-    settings = SiteSettings(channels=channels, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
+    settings = SiteSettings(channels=per_branch, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
                             seed=seed)
     chosen = list(comma_list(layers, "--layers")) if layers else None
-    bars = _Bars()
     try:
-        site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars)
-    finally:
-        bars.close()
+        with Bars(quiet) as bars:
+            site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars)
+    except KeyboardInterrupt:
+        raise interrupted(f"{_pictures_in(output)} finished pictures are kept in {output / 'img'}, and every "
+                          f"page written links only to what exists") from None
     layers_ = f"{len(site.layers)} layer{'s' if len(site.layers) != 1 else ''}"
     console.print(f"wrote {len(site.pages)} pages for {layers_}: {site.rendered} pictures made, "
                   f"{site.reused} reused, {site.seconds:.0f} s; open {site.index}", highlight=False, soft_wrap=True)
@@ -74,11 +60,11 @@ def microscope_cmd(
 
 @user_errors
 def tour_cmd(
-    out: Path = typer.Option(Path("runs/tour"), "--out", help="the tour's folder"),
+    out: Path = typer.Option(Path("runs/tour"), "-o", "--out", help="the tour's folder"),
     epochs: int = typer.Option(None, "--epochs", help="training epochs (default 8)"),
     width: float = typer.Option(None, "--width", help="channel width multiplier of the network (default 0.25)"),
     max_steps: int = typer.Option(None, "--max-steps", hidden=True),
-    channels: int = typer.Option(None, "--channels", hidden=True),
+    per_branch: int = typer.Option(None, "--per-branch", hidden=True),
     steps: int = typer.Option(None, "--steps", hidden=True),
     dream_frames: int = typer.Option(None, "--dream-frames", hidden=True),
 ) -> None:
@@ -93,7 +79,7 @@ def tour_cmd(
 
     settings = tour.TourSettings()
     site = replace(settings.site, **{key: value for key, value in
-                                     dict(channels=channels, steps=steps, dream_frames=dream_frames).items()
+                                     dict(channels=per_branch, steps=steps, dream_frames=dream_frames).items()
                                      if value is not None})
     chosen = dict(epochs=epochs, width=width, max_steps=max_steps)
     settings = replace(settings, site=site, **{key: value for key, value in chosen.items() if value is not None})
@@ -104,17 +90,22 @@ def tour_cmd(
     _print_comparison(tour.comparison(), as_json=False)
     console.rule(f"3/4 training on the embedded digits, {settings.epochs} epochs")
     trained = (out / "run" / "metrics.json").exists()
-    with _Console() as report:
-        metrics = tour.train(settings, out, report)
+    try:
+        with _Console() as report:
+            metrics = tour.train(settings, out, report)
+    except KeyboardInterrupt:
+        raise interrupted(f"training stopped; its last finished epoch is kept in {out / 'run'}",
+                          "run the tour again to continue training from there") from None
     console.print(f"{'already trained: ' if trained else ''}test top-1 {metrics['test_top1']:.4f} (best validation "
                   f"top-1 {metrics['val_top1']:.4f} at epoch {metrics['best_epoch']}), {metrics['seconds']:.0f} s; "
                   f"run in {metrics['run_dir']}", highlight=False)
     console.rule(f"4/4 looking inside: {', '.join(settings.layers)}")
-    bars = _Bars()
     try:
-        site = tour.look_inside(settings, out, progress=bars)
-    finally:
-        bars.close()
+        with Bars() as bars:
+            site = tour.look_inside(settings, out, progress=bars)
+    except KeyboardInterrupt:
+        raise interrupted(f"the trained network and {_pictures_in(out / 'microscope')} finished pictures are kept "
+                          f"in {out}") from None
     console.print(f"microscope: {len(site.pages)} pages, {site.rendered} pictures made, {site.reused} reused, "
                   f"{site.seconds:.0f} s", highlight=False)
     index = tour.write_index(out, settings, metrics, site, summary)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import BadValue
 from .common import (
     AuxOpt,
     DropRateOpt,
@@ -83,9 +84,9 @@ def summary_cmd(
     from ..cost import summary as summarize
 
     if batch_size <= 0:
-        raise ValueError(f"--batch-size must be positive, got {batch_size}")
+        raise BadValue(f"--batch-size must be positive, got {batch_size}")
     if depth < 1:
-        raise ValueError(f"--depth must be at least 1 (1: one row per stage), got {depth}")
+        raise BadValue(f"--depth must be at least 1 (1: one row per stage), got {depth}")
     kwargs = model_kwargs(variant, width, in_chans, aux, drop_rate)
     model, size = build_for_size(name, parse_size(input) if input else None, kwargs)
     with explained_input(name, size[0]):

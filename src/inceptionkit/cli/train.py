@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..errors import BadValue
 from .common import (
     AuxOpt,
     DropRateOpt,
@@ -16,6 +17,7 @@ from .common import (
     channels_for,
     console,
     err_console,
+    interrupted,
     main_process,
     model_kwargs,
     parse_size,
@@ -34,9 +36,16 @@ class _Console:
     it one line."""
 
     def __init__(self):
-        self.bar, self.done = None, 0
+        self.bar, self.done, self.run_dir = None, 0, None
 
     def __call__(self, progress) -> None:
+        from ..train import Resumed
+
+        self.run_dir = progress.run_dir
+        if isinstance(progress, Resumed):
+            print(f"resuming {progress.run_dir} at epoch {progress.epoch + 1} of {progress.epochs} "
+                  f"(last checkpoint: epoch {progress.epoch}, {progress.checkpoint})", flush=True)
+            return
         if progress.row is not None:
             self.close()
             row = progress.row
@@ -94,7 +103,7 @@ def train_cmd(
     augment: bool = typer.Option(None, "--augment/--no-augment",
                                  help="random crops/shifts/flips on the train split; default: on"),
     seed: int = typer.Option(None, "--seed", help="default: 0"),
-    out: Path = typer.Option(None, "--out", help="run folder; default runs/MODEL-DATA"),
+    out: Path = typer.Option(None, "-o", "--out", help="run folder; default runs/MODEL-DATA"),
     resume: Path = typer.Option(None, "--resume", help="continue the run in this folder"),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1"),
     workers: int = typer.Option(0, "--workers", help="data loader processes"),
@@ -110,7 +119,7 @@ def train_cmd(
     from ..train import TrainConfig, TrainingDiverged, fit
 
     if model is None and resume is None:
-        raise ValueError("name a network to train (e.g. `inceptionkit train googlenet_cifar --width 0.25`) "
+        raise BadValue("name a network to train (e.g. `inceptionkit train googlenet_cifar --width 0.25`) "
                          "or a run to continue with --resume RUN_DIR")
     size = parse_size(input) if input else None
     kwargs = model_kwargs(variant=variant, width=width, in_chans=in_chans, aux=aux, drop_rate=drop_rate)
@@ -123,9 +132,16 @@ def train_cmd(
         out=str(out) if out else None, device=device, workers=workers, max_steps=max_steps, progress=not quiet,
         download=download,
     )
+    report = _Console()
     try:
-        with _Console() as report:
+        with report:
             metrics = fit(config, resume=resume, report=report)
+    except KeyboardInterrupt:
+        run = report.run_dir or resume
+        if run is not None and (Path(run) / "last.json").exists():
+            raise interrupted(f"the last finished epoch is kept in {run}",
+                              f"`inceptionkit train --resume {run}` continues it") from None
+        raise interrupted("no epoch had finished, so nothing was kept", "run the command again") from None
     except TrainingDiverged as exc:
         if main_process():
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -149,9 +165,9 @@ def eval_cmd(
     data: str = typer.Option(None, "--data", help="default: the data the run trained on (pass it if that moved)"),
     split: str = typer.Option("test", "--split", help="test, val or train"),
     tag: str = typer.Option("best", "--tag", help="best or last (run folders)"),
-    model: str = typer.Option(None, "--model", help="network name, for a bare .safetensors file"),
+    network: str = typer.Option(None, "--network", help="network name, for a bare .safetensors file"),
     amp: str = typer.Option("auto", "--amp", help="auto, bf16, fp16 (GPU) or none"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
 ) -> None:
     """Top-1, top-5 and loss of a checkpoint on a data split."""
     from dataclasses import replace
@@ -167,9 +183,9 @@ def eval_cmd(
     from ..weights import load
 
     meta, record = read_meta(checkpoint, tag)
-    name = model or meta.get("model")
+    name = network or meta.get("model")
     if not name:
-        raise ValueError(f"{checkpoint} does not say which network it holds: pass --model NAME")
+        raise BadValue(f"{checkpoint} does not say which network it holds: pass --network NAME")
     config = (TrainConfig(**meta["config"]) if "config" in meta else TrainConfig(model=name)).with_defaults()
     config = replace(config, model=name, augment=False)
     if data is not None:
@@ -177,13 +193,13 @@ def eval_cmd(
     elif record.suffix == ".json":  # a run: its data may have moved since this record was written
         config = replace(config, data=latest_data(record.parent, config.data))
     if split not in ("test", "val", "train"):
-        raise ValueError(f"--split must be test, val or train, got {split!r}")
+        raise BadValue(f"--split must be test, val or train, got {split!r}")
     splits = load_run_data(config, meta.get("classes"), data_given=data is not None)
     if splits.skipped:
         err_console.print(_skipped_note(splits.skipped, splits.skipped_reasons()), highlight=False, soft_wrap=True)
-    net = load(checkpoint, tag=tag, model=model)
+    net = load(checkpoint, tag=tag, model=network)
     if net.pretrained_cfg["num_classes"] != splits.num_classes:
-        raise ValueError(f"the checkpoint has {net.pretrained_cfg['num_classes']} classes but {splits.name} has "
+        raise BadValue(f"the checkpoint has {net.pretrained_cfg['num_classes']} classes but {splits.name} has "
                          f"{splits.num_classes}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net.to(device)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import typer
 
+from ..errors import BadValue
 from .common import console, err_console, user_errors
 
-WEIGHTS_HELP = "NAME[:SOURCE] (inception_v3:torchvision; a name alone: its default), a run folder, or a file"
+WEIGHTS_HELP = ("NAME[:SOURCE] (inception_v3:torchvision; a name alone: its default; NAME:random: no weights), a "
+                "run folder, or a file")
 
 
 @user_errors
@@ -25,7 +27,7 @@ def weights_cmd(
 
     sources = list_sources(name)
     if name is not None and not sources:
-        raise ValueError(f"no published weights for {name!r}; networks with weights: {', '.join(sorted(DEFAULTS))}")
+        raise BadValue(f"no published weights for {name!r}; networks with weights: {', '.join(sorted(DEFAULTS))}")
     if as_json:
         console.print_json(json.dumps([{
             "weights": s.key, "default": DEFAULTS.get(s.model) == s.tag, "url": s.url, "file": s.file_name,
@@ -47,7 +49,7 @@ def predict_cmd(
     weights: str = typer.Argument(..., help=WEIGHTS_HELP),
     images: list[Path] = typer.Argument(..., help="image files and folders of them"),
     top: int = typer.Option(5, "--top", help="how many classes per image"),
-    batch_size: int = typer.Option(32, "--batch-size"),
+    batch_size: int = typer.Option(32, "--batch-size", help="images per forward pass"),
     as_json: bool = typer.Option(False, "--json", help="print machine-readable JSON"),
 ) -> None:
     """Top-k classes and probabilities of each image, preprocessed as the weights expect."""
@@ -85,21 +87,21 @@ def predict_cmd(
 @user_errors
 def export_cmd(
     weights: str = typer.Argument(..., help=WEIGHTS_HELP),
-    output: Path = typer.Option(None, "-o", "--output", help="the .safetensors file to write"),
+    output: Path = typer.Option(None, "-o", "--out", help="the .safetensors file to write"),
     onnx: Path = typer.Option(None, "--onnx", help="an ONNX file to write, checked against PyTorch in ONNX Runtime"),
     int8: bool = typer.Option(False, "--int8", help="quantize the ONNX file to int8 (needs --calibrate)"),
     calibrate: str = typer.Option(None, "--calibrate", help="int8 calibration images: digits or a folder"),
     calibration_images: int = typer.Option(256, "--calibration-images", help="how many images calibrate int8"),
 ) -> None:
     """Write a self-describing .safetensors (weights plus network, classes and preprocessing in its
-    header) and/or an ONNX file (any batch size; input ``image``, output ``logits``)."""
+    header) and/or an ONNX file (any batch size; input "image", output "logits")."""
     from ..weights import export
     from ..weights.load import open_weights
 
     if output is None and onnx is None:
-        raise ValueError("say what to write: -o FILE.safetensors and/or --onnx FILE.onnx")
+        raise BadValue("say what to write: -o FILE.safetensors and/or --onnx FILE.onnx")
     if int8 and (onnx is None or calibrate is None):
-        raise ValueError("--int8 quantizes the ONNX file: give --onnx FILE.onnx and --calibrate digits|FOLDER")
+        raise BadValue("--int8 quantizes the ONNX file: give --onnx FILE.onnx and --calibrate digits|FOLDER")
     model = open_weights(weights)
     cfg = model.pretrained_cfg
     about = f"{model.config.name}, {len(cfg['classes'])} classes, {cfg['input_size'][1]}x{cfg['input_size'][2]} input"

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from ..models.blocks import Branch, conv_branch
 from ..models.googlenet import InceptionModule, NaiveInception
 from ..probe import dims
@@ -105,7 +106,7 @@ def compare_modules(
     if not isinstance(modules, Mapping):
         modules = {f"{i + 1}: {type(m).__name__}": m for i, m in enumerate(modules)}
     if not modules:
-        raise ValueError("compare_modules needs at least one module")
+        raise BadValue("compare_modules needs at least one module")
     rows = []
     for name, module in modules.items():
         result = summary(module, input_size, title=name)
@@ -124,13 +125,13 @@ def parse_stack(text: str) -> list[tuple[tuple[int, int], int]]:
     for part in text.split(","):
         match = _SPEC.match(part)
         if not match:
-            raise ValueError(
+            raise BadValue(
                 f"a conv is written KxK:CHANNELS (e.g. 5x5:32 or 1x7:192), got {part.strip()!r} in {text!r}"
             )
         kh, kw, out = match.groups()
         kernel = (int(kh), int(kw if kw is not None else kh))
         if int(out) <= 0 or min(kernel) <= 0 or kernel[0] % 2 == 0 or kernel[1] % 2 == 0:
-            raise ValueError(f"kernels must be odd and channels positive, got {part.strip()!r}")
+            raise BadValue(f"kernels must be odd and channels positive, got {part.strip()!r}")
         convs.append((kernel, int(out)))
     return convs
 
@@ -171,7 +172,7 @@ def five_vs_two_3x3(channels: int, size: int) -> Comparison:
 def square_vs_asymmetric(n: int, channels: int, size: int) -> Comparison:
     """An n x n convolution against 1 x n followed by n x 1: n^2 / 2n (3: 1.5x, 7: 3.5x)."""
     if n < 3 or n % 2 == 0:
-        raise ValueError(f"n must be an odd kernel size of at least 3, got {n}")
+        raise BadValue(f"n must be an odd kernel size of at least 3, got {n}")
     modules = {
         f"{n}x{n}": conv_stack(channels, [((n, n), channels)]),
         f"1x{n} + {n}x1": conv_stack(channels, [((1, n), channels), ((n, 1), channels)]),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ..errors import BadArgument, BadValue
 from ..files import atomic_save, atomic_write_text, check_folder
 from ..probe import dims
 from .graph import LayerGraph, Node, collapse_repeats, layer_graph
@@ -396,7 +397,7 @@ def _arrowhead(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def check_path(path: Path) -> None:
     """Refuse, before any drawing, a path whose suffix is neither .svg nor .png or whose folder is missing."""
     if path.suffix.lower() not in SUFFIXES:
-        raise ValueError(f"cannot draw to {str(path)!r}: suffix {path.suffix or '(none)'!r} "
+        raise BadValue(f"cannot draw to {str(path)!r}: suffix {path.suffix or '(none)'!r} "
                          f"is not one of {', '.join(SUFFIXES)}")
     check_folder(path)
 
@@ -455,17 +456,17 @@ def draw(model_or_graph: nn.Module | LayerGraph, input_size: tuple[int, ...] | N
         path = Path(path)
         check_path(path)
     if depth is not None and depth < 1:
-        raise ValueError(f"depth must be at least 1 (1: one box per stage), got {depth}")
+        raise BadValue(f"depth must be at least 1 (1: one box per stage), got {depth}")
     if isinstance(model_or_graph, LayerGraph):
         if input_size is not None or depth is not None or training:
-            raise ValueError("input_size, depth and training apply to a model; a layer graph is already recorded")
+            raise BadValue("input_size, depth and training apply to a model; a layer graph is already recorded")
         graph = model_or_graph
     elif isinstance(model_or_graph, nn.Module):
         if input_size is None:
-            raise ValueError("drawing a model needs its input_size (C, H, W), e.g. (3, 224, 224)")
+            raise BadValue("drawing a model needs its input_size (C, H, W), e.g. (3, 224, 224)")
         graph = layer_graph(model_or_graph, input_size, depth, training=training)
     else:
-        raise TypeError(f"draw takes an nn.Module or a LayerGraph, not {type(model_or_graph).__name__}")
+        raise BadArgument(f"draw takes an nn.Module or a LayerGraph, not {type(model_or_graph).__name__}")
     placed = layout(graph if expand else collapse_repeats(graph))
     svg = to_svg(placed)
     if path is not None and path.suffix.lower() == ".svg":

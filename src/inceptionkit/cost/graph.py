@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..errors import BadValue
 from ..models.blocks import BasicConv
 from ..probe import describe, dims, locate_failure, probing, sample_input
 from .counting import POOLING, WEIGHTED, module_macs
@@ -256,7 +257,7 @@ def layer_graph(model: nn.Module, input_size: tuple[int, ...], depth: int | None
     the model's BatchNorm statistics are put back afterwards.
     """
     if depth is not None and depth < 1:
-        raise ValueError(f"depth must be at least 1 (1: one node per top-level module), got {depth}")
+        raise BadValue(f"depth must be at least 1 (1: one node per top-level module), got {depth}")
     input_size = tuple(int(d) for d in input_size)
     builder = _Builder(model, depth)
     x = sample_input(model, input_size, batch_size=2 if training else 1)
@@ -333,7 +334,7 @@ def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...],
     modules = dict(model.named_modules())
     if name not in modules or not name:
         stages = [n for n in modules if n and "." not in n]
-        raise ValueError(
+        raise BadValue(
             f"{type(model).__name__} has no module {name!r}; its top-level modules are {', '.join(stages)}"
         )
     seen: list[tuple[int, ...]] = []
@@ -346,5 +347,5 @@ def module_input_size(model: nn.Module, name: str, input_size: tuple[int, ...],
         model(sample_input(model, input_size, batch_size=2 if training else 1))
     if not seen:
         mode = "train" if training else "eval"
-        raise ValueError(f"module {name!r} does not run in {mode} mode (an aux head?), so it has no input to draw")
+        raise BadValue(f"module {name!r} does not run in {mode} mode (an aux head?), so it has no input to draw")
     return seen[0]

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from ..probe import dims, locate_failure, probing, sample_input
 from .counting import module_macs
 
@@ -140,12 +141,12 @@ def summary(
     LayerInputError naming the layer.
     """
     if depth < 1:
-        raise ValueError(f"depth must be at least 1 (1: one row per top-level module), got {depth}")
+        raise BadValue(f"depth must be at least 1 (1: one row per top-level module), got {depth}")
     if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+        raise BadValue(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     input_size = tuple(int(d) for d in input_size)
     if not input_size or min(input_size) <= 0:
-        raise ValueError(f"input size must be positive numbers like (3, 224, 224), got {input_size}")
+        raise BadValue(f"input size must be positive numbers like (3, 224, 224), got {input_size}")
     title = title or type(model).__name__
     shapes: dict[str, tuple[int, ...]] = {}
     macs: dict[str, int] = {}

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..errors import BadArgument
 from ..models.googlenet import GoogLeNet, InceptionModule
 from ..probe import dims
 from .counting import WEIGHTED
@@ -143,7 +144,7 @@ def table1(model: GoogLeNet | None = None, input_size: tuple[int, int, int] = (3
         with torch.device("meta"):
             model = create_model("googlenet", aux_logits=False)
     if not isinstance(model, GoogLeNet):
-        raise TypeError(f"table1 reads GoogLeNet's stages; got {type(model).__name__} (use stage_table for others)")
+        raise BadArgument(f"table1 reads GoogLeNet's stages; got {type(model).__name__} (use stage_table for others)")
     graph = layer_graph(model, input_size)
     shapes = {stage_of(n.name): n.output_shape for n in graph.nodes}
     macs: dict[str, int] = {}

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import BadValue
 from .cifar import load_cifar10
 from .digits import load_digits_splits
 from .fer import load_fer2013
@@ -98,4 +99,4 @@ def load_data(
     if path.is_dir():
         return load_folder(path, input_size, test_fraction=test_fraction, crop_pct=crop_pct, **common)
     what = "is a file, not a folder" if path.exists() else "is neither a data set name nor an existing folder"
-    raise ValueError(f"data {spec!r} {what}; accepted: {ACCEPTED}")
+    raise BadValue(f"data {spec!r} {what}; accepted: {ACCEPTED}")

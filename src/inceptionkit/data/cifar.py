@@ -14,6 +14,7 @@ import torch
 from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import extract_archive
 
+from ..errors import MissingFile, UserError
 from .splits import DataSplits, stratified_split, tensor_splits
 from .transforms import (
     IMAGENET_MEAN,
@@ -27,6 +28,10 @@ from .transforms import (
 def default_root() -> Path:
     """``$INCEPTIONKIT_CACHE/cifar10``, by default ``~/.cache/inceptionkit/cifar10``."""
     return Path(os.environ.get("INCEPTIONKIT_CACHE", "~/.cache/inceptionkit")).expanduser() / "cifar10"
+
+
+class CorruptArchive(UserError, RuntimeError):
+    """CIFAR-10 files that do not match the official md5 sums."""
 
 
 class _AnyCIFAR10(CIFAR10):
@@ -51,12 +56,12 @@ def _read(root: Path, train: bool, download: bool, verify: bool) -> CIFAR10:
             try:
                 CIFAR10(str(root), train=train, download=True)
             except OSError as err:  # URLError is an OSError
-                raise FileNotFoundError(
+                raise MissingFile(
                     f"CIFAR-10 is not in {root} and downloading {CIFAR10.url} failed ({err}); "
                     f"put the archive (or its unpacked {CIFAR10.base_folder}/ folder) in {root}"
                 ) from err
         else:
-            raise FileNotFoundError(
+            raise MissingFile(
                 f"CIFAR-10 is not in {root} (no {CIFAR10.base_folder}/ folder with data_batch_1..5, "
                 f"test_batch, batches.meta). Download {CIFAR10.url} and unpack it there, "
                 f"or pass --download (download=True)"
@@ -64,7 +69,7 @@ def _read(root: Path, train: bool, download: bool, verify: bool) -> CIFAR10:
     try:
         return (CIFAR10 if verify else _AnyCIFAR10)(str(root), train=train)
     except RuntimeError as err:  # torchvision's "not found or corrupted"
-        raise RuntimeError(
+        raise CorruptArchive(
             f"the CIFAR-10 files in {root / CIFAR10.base_folder} do not match the official md5 sums; "
             f"delete the folder and download again (or pass verify=False for your own archive in the same format)"
         ) from err

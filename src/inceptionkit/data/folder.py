@@ -9,6 +9,7 @@ ones (truncated, empty, not an image) are skipped and listed, so the loaders nev
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from ..errors import BadValue, MissingFile, SmallImageWarning
 from .splits import DataSplits, data_splits, stratified_split
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, check_input_size, folder_transforms
 
@@ -50,9 +52,23 @@ def open_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
         with Image.open(path) as image:
             return image.convert(mode)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
+        raise MissingFile(f"{path}: no such image file") from None
     except Exception as err:  # noqa: BLE001  (PIL raises OSError, SyntaxError, ValueError... for broken files)
-        raise ValueError(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
+        raise BadValue(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
+
+
+SMALLEST_SIDE = 8  # pixels: below it the first layers (a 7x7 convolution, stride 2) see almost nothing
+
+
+def warn_if_small(image: Image.Image, where: str | os.PathLike | None = None) -> Image.Image:
+    """``image``, after a :class:`~inceptionkit.errors.SmallImageWarning` naming it when a side is under
+    :data:`SMALLEST_SIDE` pixels (it would be scaled up from almost nothing, and classified all the same)."""
+    if min(image.size) < SMALLEST_SIDE:
+        name = where if where is not None else "an image"
+        warnings.warn(f"{name} is {image.width}x{image.height} pixels, under {SMALLEST_SIDE} on a side: it is "
+                      f"scaled up to the network's input, and what the network sees says little",
+                      SmallImageWarning, stacklevel=3)
+    return image
 
 
 def check_images(paths: list[str]) -> dict[str, str | None]:
@@ -84,13 +100,13 @@ def subfolders(root: Path) -> list[str]:
 def _class_folders(root: Path) -> list[str]:
     classes = subfolders(root)
     if not classes:
-        raise ValueError(f"{root} has no class folders (expected {root}/<class>/<image files>)")
+        raise BadValue(f"{root} has no class folders (expected {root}/<class>/<image files>)")
     return classes
 
 
 def _two_or_more(root: Path, classes: list[str]) -> list[str]:
     if len(classes) < 2:
-        raise ValueError(f"{root} has only one class ({classes[0]}): a classifier needs at least two classes, "
+        raise BadValue(f"{root} has only one class ({classes[0]}): a classifier needs at least two classes, "
                          f"one subfolder of images per class ({root}/{classes[0]}/, {root}/<another class>/ ...)")
     return classes
 
@@ -99,7 +115,7 @@ def _no_empty_class(root: Path, classes: list[str], samples: list[tuple[str, int
     found = {label for _, label in samples}
     empty = [name for i, name in enumerate(classes) if i not in found]
     if empty:
-        raise ValueError(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
+        raise BadValue(f"class folder(s) with no readable image in {root}: {', '.join(empty)}")
 
 
 def _image_paths(folder: Path) -> list[str]:
@@ -115,7 +131,7 @@ def _scan(root: Path, classes: list[str], checked: dict[str, str | None]) -> lis
     index = {name: i for i, name in enumerate(classes)}
     unknown = [name for name in subfolders(root) if name not in index]
     if unknown:
-        raise ValueError(f"{root} has class folder(s) {', '.join(unknown)} that the training set lacks")
+        raise BadValue(f"{root} has class folder(s) {', '.join(unknown)} that the training set lacks")
     samples = []
     for name in classes:
         folder = root / name
@@ -146,19 +162,19 @@ def load_folder(
     input_size = check_input_size(input_size)
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist")
+        raise MissingFile(f"image folder {root} does not exist")
     subfolders = _class_folders(root)
     checked: dict[str, str | None] = {}
     if "train" in subfolders:
         others = [name for name in subfolders if name not in _PARTS]
         if others:
-            raise ValueError(
+            raise BadValue(
                 f"{root} has train/ beside {', '.join(others)}; "
                 f"expected only train/, val/, test/ (each with one folder per class)"
             )
         aliases = [name for name in subfolders if _PARTS[name] == "val"]
         if len(aliases) > 1:
-            raise ValueError(f"{root} has {', '.join(aliases)}; keep one validation folder")
+            raise BadValue(f"{root} has {', '.join(aliases)}; keep one validation folder")
         classes = _two_or_more(root / "train", _class_folders(root / "train"))
         parts = {_PARTS[name]: _scan(root / name, classes, checked) for name in subfolders}
         train_samples = parts["train"]

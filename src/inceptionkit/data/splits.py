@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..errors import BadValue
 from .transforms import channel_stats, tensor_pipeline
 
 
@@ -73,7 +74,7 @@ def stratified_split(
     split is seeded but not stratified.
     """
     if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
-        raise ValueError(
+        raise BadValue(
             f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum below 1"
         )
     labels = np.asarray(labels)

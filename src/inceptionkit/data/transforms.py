@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms import v2
 
+from ..errors import BadValue
+
 # The same numbers as inceptionkit.models.registry (kept here so data does not import models).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,23 +35,23 @@ def channel_stats(
     """
     mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
     if len(mean) != len(std):
-        raise ValueError(f"mean has {len(mean)} values and std {len(std)}; give one per channel")
+        raise BadValue(f"mean has {len(mean)} values and std {len(std)}; give one per channel")
     if any(s <= 0 for s in std):
-        raise ValueError(f"std must be positive, got {std}")
+        raise BadValue(f"std must be positive, got {std}")
     if len(mean) == channels:
         return mean, std
     if len(mean) == 1:
         return mean * channels, std * channels
     if channels == 1:
         return (sum(mean) / len(mean),), (sum(std) / len(std),)
-    raise ValueError(f"mean/std have {len(mean)} values for a {channels}-channel input; give 1 or {channels}")
+    raise BadValue(f"mean/std have {len(mean)} values for a {channels}-channel input; give 1 or {channels}")
 
 
 def check_input_size(input_size: Sequence[int]) -> tuple[int, int, int]:
     """``input_size`` as ``(C, H, W)`` ints, with C 1 (grey) or 3 (RGB)."""
     size = tuple(int(v) for v in input_size)
     if len(size) != 3 or size[0] not in (1, 3) or min(size[1:]) < 1:
-        raise ValueError(f"input_size must be (C, H, W) with C 1 or 3, got {tuple(input_size)}")
+        raise BadValue(f"input_size must be (C, H, W) with C 1 or 3, got {tuple(input_size)}")
     return size
 
 
@@ -59,7 +61,7 @@ class Resize(nn.Module):
     def __init__(self, size: tuple[int, int], interpolation: str = "bilinear"):
         super().__init__()
         if interpolation not in ("bilinear", "bicubic", "nearest"):
-            raise ValueError(f"interpolation must be bilinear, bicubic or nearest, got {interpolation!r}")
+            raise BadValue(f"interpolation must be bilinear, bicubic or nearest, got {interpolation!r}")
         self.size, self.interpolation = tuple(size), interpolation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,7 +203,7 @@ def folder_transforms(
     """
     channels, height, width = input_size
     if not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+        raise BadValue(f"crop_pct must be in (0, 1], got {crop_pct}")
     mode = _PIL_INTERPOLATION[interpolation]
     mean, std = channel_stats(mean, std, channels)
     to_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]

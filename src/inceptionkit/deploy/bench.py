@@ -22,6 +22,7 @@ from torch import nn
 
 from .. import hardware
 from ..cost.summary import summary
+from ..errors import BadValue
 from ..models import create_model
 from ..weights.convert import convert
 from .onnx import onnx_proto, session
@@ -58,6 +59,7 @@ class Timing:
     images_per_s: float
     gflops: float  # achieved: 2 x multiply-adds per image x images per second
     max_rel_diff: float | None = None  # max |logits - reference's| / max |reference's| on the timed batch
+    top1_agreement: float | None = None  # int8 / bf16: share of AGREEMENT_IMAGES whose top-1 the reference's
 
 
 def reestimate_batchnorm(model: nn.Module, input_size: tuple[int, int, int], batches: int = 8, batch: int = 16,
@@ -89,7 +91,7 @@ def peer_model(name: str, peer: str) -> nn.Module:
 
         model = timm.create_model(name, pretrained=False)
     else:
-        raise ValueError(f"unknown peer {peer!r}")
+        raise BadValue(f"unknown peer {peer!r}")
     size = create_model(name, **OUR_KWARGS.get((name, peer), {})).pretrained_cfg["input_size"]
     return reestimate_batchnorm(model, tuple(size))
 
@@ -263,7 +265,8 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
     variant that computes something else shows here."""
     names = [v.name for v in found]
     if len(set(names)) < len(names):
-        raise ValueError(f"variants need distinct names, got {sorted(n for n in set(names) if names.count(n) > 1)}")
+        raise BadValue(f"variants need distinct names, got {sorted(n for n in set(names) if names.count(n) > 1)}")
+    agreement = _agreements(found, input_size, max(batches), seed)
     generator = torch.Generator().manual_seed(seed)
     timings = []
     for batch in batches:
@@ -295,8 +298,29 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
             rate = batch / statistics.median(seconds[variant.name])
             gflops = 2 * macs * rate / 1e9 if macs else 0.0
             timings.append(Timing(variant.name, variant.family, variant.dtype, batch, rate, gflops,
-                                  diffs[variant.name]))
+                                  diffs[variant.name], agreement.get(variant.name)))
     return timings
+
+
+AGREEMENT_IMAGES = 64
+
+
+@torch.inference_mode()
+def _agreements(found: list[Variant], input_size: tuple[int, int, int], batch: int, seed: int) -> dict[str, float]:
+    """For each reduced-precision variant with a reference: the share of :data:`AGREEMENT_IMAGES` random
+    images whose top-1 class is the fp32 reference's (run ``batch`` at a time)."""
+    images = torch.randn(AGREEMENT_IMAGES, *input_size, generator=torch.Generator().manual_seed(seed + 1))
+    expected: dict[int, torch.Tensor] = {}
+    shares = {}
+    for variant in found:
+        if variant.dtype == "fp32" or variant.reference is None:
+            continue
+        key = id(variant.reference)
+        if key not in expected:
+            expected[key] = variant.reference.eval()(images).argmax(1)
+        got = torch.cat([torch.as_tensor(variant.run(chunk)).argmax(1) for chunk in images.split(batch)])
+        shares[variant.name] = (got == expected[key]).float().mean().item()
+    return shares
 
 
 def multiply_adds(model: nn.Module) -> int:

@@ -13,6 +13,7 @@ import copy
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from ..probe import probing, sample_input
 
 
@@ -59,7 +60,7 @@ def run_early_stages_in_chunks(net: nn.Module, chunk: int) -> list[str]:
     the first stage's place (the others become identities); the stages wrapped (none for networks
     without high-resolution stages)."""
     if chunk < 1:
-        raise ValueError(f"chunk must be at least 1 image, got {chunk}")
+        raise BadValue(f"chunk must be at least 1 image, got {chunk}")
     stages = high_resolution_stages(net)
     if not stages:
         return []

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..files import atomic_save
+from ..errors import BadValue
+from ..files import atomic_save, check_output
 from ..probe import probing
 from ..weights.load import preprocessing_of
 
@@ -49,7 +50,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float | None
 
     path = Path(path)
     if path.suffix != ".onnx":
-        raise ValueError(f"ONNX files end in .onnx, got {path.name}")
+        raise BadValue(f"ONNX files end in .onnx, got {path.name}")
+    check_output(path)
     prep = preprocessing_of(model)
     example = torch.randn(2, *prep.input_size, generator=torch.Generator().manual_seed(seed))
     param = next(model.parameters())

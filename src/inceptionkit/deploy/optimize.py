@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .. import hardware
+from ..errors import BadValue
 from ..files import atomic_write_bytes
 from ..probe import probing
 from ..weights.load import network_identity, preprocessing_of
@@ -38,7 +39,14 @@ from .chunks import (
     split_quantized_graph,
 )
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
-from .quantize import calibration_batches, compare_logits, int8_passes, int8_scheme, quantize_onnx, torch_int8
+from .quantize import (
+    calibration_batches,
+    compare_logits,
+    int8_passes,
+    int8_scheme,
+    quantize_onnx,
+    torch_int8,
+)
 
 DTYPES = ("fp32", "bf16", "int8")
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -128,28 +136,28 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, backend: str = "auto", fu
     agreement on the calibration images).
     """
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise BadValue(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise BadValue(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     param = next(model.parameters())
     if dtype == "int8" and calibration is None:
-        raise ValueError("int8 needs calibration: a few batches of your own preprocessed images")
+        raise BadValue("int8 needs calibration: a few batches of your own preprocessed images")
     if dtype == "bf16":
         if backend == "onnxruntime":
-            raise ValueError("bf16 runs in PyTorch: pass backend='torch' or 'auto'")
+            raise BadValue("bf16 runs in PyTorch: pass backend='torch' or 'auto'")
         if not _native_bf16(param.device):
-            raise ValueError("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16, AMX or Arm's BF16), "
+            raise BadValue("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16, AMX or Arm's BF16), "
                              "so bf16 would run emulated, slower than fp32; use fp32 or int8")
     if chunk is not None and chunk < 0:
-        raise ValueError(f"chunk must be 0 (the whole batch at once) or a number of images, got {chunk}")
+        raise BadValue(f"chunk must be 0 (the whole batch at once) or a number of images, got {chunk}")
     if chunk and backend == "onnxruntime":
-        raise ValueError("chunk is for the torch backend: ONNX Runtime runs the whole batch")
+        raise BadValue("chunk is for the torch backend: ONNX Runtime runs the whole batch")
     if fuse and backend == "onnxruntime":
-        raise ValueError("fuse=True is for the torch backend: ONNX Runtime runs the merged convolutions slower")
+        raise BadValue("fuse=True is for the torch backend: ONNX Runtime runs the merged convolutions slower")
     if compile and backend == "onnxruntime":
-        raise ValueError("compile is for the torch backend: ONNX Runtime compiles its own graph")
+        raise BadValue("compile is for the torch backend: ONNX Runtime compiles its own graph")
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise BadValue(f"batch_size must be at least 1, got {batch_size}")
     batches = calibration_batches(calibration) if calibration is not None else None
     if backend == "torch" and dtype == "int8" and not hardware.current().x86:
         warnings.warn(f"int8 in PyTorch runs oneDNN's x86 kernels; on this {hardware.current().architecture} "
@@ -215,7 +223,7 @@ def _autotuned(model: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
     if fuse is not None:
         plans = list(dict.fromkeys(dataclasses.replace(p, fuse=fuse and p.backend == "torch") for p in plans))
     if not plans:
-        raise ValueError(f"no way to run {dtype} here with compile={compile}, chunk={chunk}, fuse={fuse}")
+        raise BadValue(f"no way to run {dtype} here with compile={compile}, chunk={chunk}, fuse={fuse}")
     folder = None if cache is False else (autotune.default_cache_dir() if cache is True else Path(cache))
     identity = {"network": network_identity(model), "dtype": dtype, "device": str(device),
                 "calibration": autotune.tensors_digest(batches), "spin": spin, "threads_onnx": threads}

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .. import hardware
+from ..errors import BadValue, MissingFile
 from ..files import atomic_save
 from ..probe import probing
 from .workarounds import (
@@ -74,7 +75,7 @@ def calibration_batches(calibration: Iterable | torch.Tensor) -> list[torch.Tens
         return [calibration.float()]
     batches = [(b[0] if isinstance(b, (tuple, list)) else b).float() for b in calibration]
     if not batches:
-        raise ValueError("calibration holds no images: give a few batches of your own preprocessed images")
+        raise BadValue("calibration holds no images: give a few batches of your own preprocessed images")
     return batches
 
 
@@ -89,7 +90,7 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor], scheme: str | None =
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     except ImportError as exc:
-        raise ValueError("int8 with backend='torch' needs torchao (pip install torchao); or use "
+        raise BadValue("int8 with backend='torch' needs torchao (pip install torchao); or use "
                          "backend='onnxruntime'") from exc
     net = copy.deepcopy(net).float().cpu().eval()
     floor_mode_max_pools(net)
@@ -171,7 +172,12 @@ def quantize_onnx(path: str | os.PathLike, batches: list[torch.Tensor], out: str
     (min-max) on ``batches``, in :func:`int8_scheme`'s ``scheme`` (default: this machine's); the fp32
     file's metadata (network, classes, preprocessing) is kept."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -234,21 +240,21 @@ def load_calibration(data: str | os.PathLike, preprocessing, count: int = 256, b
     from ..data.folder import IMG_EXTENSIONS, open_image
 
     if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
+        raise BadValue(f"count must be at least 1, got {count}")
     if os.fspath(data).strip().lower() == "digits":
         p = preprocessing
         if p.value_range != (0.0, 1.0) or p.colour == "BGR":
-            raise ValueError(f"the embedded digits come as RGB in [0, 1]; this network expects {p.describe()}: "
+            raise BadValue(f"the embedded digits come as RGB in [0, 1]; this network expects {p.describe()}: "
                              f"calibrate on a folder of images instead")
         split = load_data("digits", p.input_size, mean=p.mean, std=p.std, augment=False).train
         images = [split[i][0] for i in range(min(count, len(split)))]
     else:
         root = Path(data).expanduser()
         if not root.is_dir():
-            raise FileNotFoundError(f"calibration data {data}: not 'digits' and not a folder")
+            raise MissingFile(f"calibration data {data}: not 'digits' and not a folder")
         files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
         if not files:
-            raise ValueError(f"{root} holds no image files ({', '.join(IMG_EXTENSIONS)})")
+            raise BadValue(f"{root} holds no image files ({', '.join(IMG_EXTENSIONS)})")
         chosen = files[:: max(1, len(files) // count)][:count]
         transform, mode = preprocessing.transform(), "L" if preprocessing.colour == "L" else "RGB"
         images = [transform(open_image(path, mode)) for path in chosen]

@@ -11,6 +11,8 @@ from torch import nn
 from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 from torch.nn.modules.utils import _pair
 
+from ..errors import BadValue
+
 
 def forget_dead_torchscript_builtins() -> int:
     """Drop TorchScript's builtin-operator entries whose object no longer exists; the count dropped.
@@ -78,7 +80,7 @@ def floor_mode_max_pools(net: nn.Module) -> int:
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.MaxPool2d) and child.ceil_mode:
                 if _pair(child.dilation) != (1, 1) or child.return_indices:
-                    raise ValueError(f"int8 with backend='torch' cannot run {name} ({child}): Inductor computes a "
+                    raise BadValue(f"int8 with backend='torch' cannot run {name} ({child}): Inductor computes a "
                                      f"dilated max pool in ceil mode wrongly; use backend='onnxruntime'")
                 setattr(parent, name, FloorModeMaxPool(child))
                 count += 1

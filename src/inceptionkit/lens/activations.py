@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from ..probe import probing
 
 
@@ -30,7 +31,7 @@ def find_layers(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
             close = difflib.get_close_matches(name, [n for n in modules if n], n=4, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             tops = ", ".join(n for n, _ in model.named_children())
-            raise ValueError(f"{type(model).__name__} has no layer {name!r}{hint} (its stages: {tops}; "
+            raise BadValue(f"{type(model).__name__} has no layer {name!r}{hint} (its stages: {tops}; "
                              f"`inceptionkit summary NAME --depth 3` prints every name)")
         found[name] = modules[name]
     return found
@@ -76,13 +77,13 @@ def load_images(images, preprocessing) -> torch.Tensor:
         return images if images.dim() == 4 else images.unsqueeze(0)
     from PIL import Image
 
-    from ..data.folder import open_image
+    from ..data.folder import open_image, warn_if_small
 
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
     transform, mode = preprocessing.transform(), "L" if preprocessing.colour == "L" else "RGB"
-    batch = [transform(item.convert(mode) if isinstance(item, Image.Image) else open_image(item, mode))
-             for item in images]
+    batch = [transform(warn_if_small(item.convert(mode)) if isinstance(item, Image.Image)
+                       else warn_if_small(open_image(item, mode), item)) for item in images]
     return torch.stack(batch)
 
 
@@ -100,6 +101,6 @@ def activations(model: nn.Module, images, layers: str | Sequence[str]) -> dict[s
     idle = [name for name in names if name not in out]
     if idle:
         mode = "train" if model.training else "eval"
-        raise ValueError(f"{', '.join(idle)} did not run in the forward pass ({mode} mode): an auxiliary head, "
+        raise BadValue(f"{', '.join(idle)} did not run in the forward pass ({mode} mode): an auxiliary head, "
                          "or a module the forward does not call")
     return {name: out[name].detach() for name in names}

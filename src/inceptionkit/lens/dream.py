@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadValue
 from .activations import run, watching
 from .objectives import Objective, as_objective
 from .render import model_input
@@ -75,7 +76,7 @@ def dream(
     from ..weights.load import preprocessing_of
 
     if octaves < 1 or steps < 1 or octave_scale <= 1:
-        raise ValueError(f"octaves and steps must be at least 1 and octave_scale above 1, got {octaves}, {steps}, "
+        raise BadValue(f"octaves and steps must be at least 1 and octave_scale above 1, got {octaves}, {steps}, "
                          f"{octave_scale}")
     squeeze = image.dim() == 3
     x = (image[None] if squeeze else image).detach().float().clamp(0, 1)
@@ -141,7 +142,7 @@ def dream_zoom(
     Returns the frames (C x H x W in [0, 1]); with ``output`` (a .gif) also writes them as an
     animation. ``dream_options`` go to :func:`dream` (octaves, steps, ...)."""
     if frames < 1 or zoom <= 0:
-        raise ValueError(f"frames must be at least 1 and zoom positive, got {frames} and {zoom}")
+        raise BadValue(f"frames must be at least 1 and zoom positive, got {frames} and {zoom}")
     frame = image[0] if image.dim() == 4 else image
     seed = dream_options.pop("seed", 0)
     result = []

@@ -9,12 +9,13 @@ measured on the network itself: the input pixels whose gradient reaches the cent
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from .activations import run, watching
 
 
@@ -83,12 +84,14 @@ def top_examples(
     reduce: str = "max",
     crop: bool = True,
     batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[int, list[Example]]:
     """``{channel: its k best examples, best first}`` over ``dataset`` (items ``(input tensor, label)`` or
     input tensors, already in the model's input form). ``reduce``: "max" (the most excited position)
     or "mean" (the whole map); with ``crop``, boxes are the receptive field around the maximum,
-    otherwise the whole image."""
-    return top_examples_of_layers(model, dataset, {layer: channels}, k, reduce, crop, batch_size).get(layer, {})
+    otherwise the whole image. ``progress(images done, images)`` after each batch."""
+    return top_examples_of_layers(model, dataset, {layer: channels}, k, reduce, crop, batch_size,
+                                  progress).get(layer, {})
 
 
 @torch.no_grad()
@@ -100,15 +103,17 @@ def top_examples_of_layers(
     reduce: str = "max",
     crop: bool = True,
     batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[int, list[Example]]]:
     """:func:`top_examples` for several layers (``{layer: channels}``) in one pass over the data: one
-    forward per batch, every layer's heaps updated from it; ``{layer: {channel: examples}}``."""
+    forward per batch, every layer's heaps updated from it; ``{layer: {channel: examples}}``.
+    ``progress(images done, images)`` after each batch."""
     from torch.utils.data import DataLoader
 
     if reduce not in ("max", "mean"):
-        raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+        raise BadValue(f"reduce must be 'max' or 'mean', got {reduce!r}")
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise BadValue(f"k must be at least 1, got {k}")
     wanted = {layer: list(channels) for layer, channels in wanted.items() if len(channels)}
     if not wanted:
         return {}
@@ -128,7 +133,7 @@ def top_examples_of_layers(
                     if act.dim() == 2:
                         act = act[:, :, None, None]
                     if max(channels) >= act.shape[1] or min(channels) < 0:
-                        raise ValueError(f"{layer} has channels 0-{act.shape[1] - 1}; asked for {channels}")
+                        raise BadValue(f"{layer} has channels 0-{act.shape[1] - 1}; asked for {channels}")
                     shapes[layer] = act.shape[-2:]
                     scores, where = _scores(act, channels, reduce)
                     for i in range(x.shape[0]):
@@ -136,10 +141,12 @@ def top_examples_of_layers(
                             entry = (float(scores[i, j]), -(seen_index + i), int(where[i, j]))
                             (heapq.heappush if len(heaps[layer][c]) < k else heapq.heappushpop)(heaps[layer][c], entry)
                 seen_index += x.shape[0]
+                if progress is not None:
+                    progress(seen_index, len(dataset))
     finally:
         model.train(was_training)
     if seen_index == 0:
-        raise ValueError("the data set is empty")
+        raise BadValue("the data set is empty")
     found = {}
     for layer, layer_heaps in heaps.items():
         shape = shapes[layer]
@@ -155,20 +162,61 @@ def top_examples_of_layers(
     return found
 
 
+CONTEXT_SIDE = 96  # pixels: an image shown whole, around a small box, is scaled up to about this side
+OUTLINE = (1.0, 0.55, 0.0)  # the box's colour (orange) on an image shown whole
+
+
 def example_crops(dataset, found: dict[int, list[Example]], mean: Sequence[float], std: Sequence[float],
-                  size: tuple[int, int] | None = None) -> dict[int, list[torch.Tensor]]:
-    """The examples' boxes cut out of ``dataset``'s images (normalized with ``mean``, ``std``) back in
-    [0, 1], each resized (nearest) to ``size`` (default: the largest box's height and width), per channel."""
+                  size: tuple[int, int] | None = None, context: str = "auto") -> dict[int, list[torch.Tensor]]:
+    """Each example as a picture in [0, 1], per channel, from ``dataset``'s images (normalized with
+    ``mean``, ``std``).
+
+    ``context``: "never" cuts the box out, resized (nearest) to ``size`` (default: the largest box);
+    "always" shows the whole image, scaled up (nearest) to about :data:`CONTEXT_SIDE` pixels, with the
+    box outlined in orange, so that a unit of an early layer, which sees a few pixels, is shown where
+    it looked; "auto" does that when the boxes cover less than a quarter of the image.
+    """
+    if context not in ("auto", "always", "never"):
+        raise BadValue(f"context must be 'auto', 'always' or 'never', got {context!r}")
     mean_ = torch.tensor(mean).reshape(-1, 1, 1)
     std_ = torch.tensor(std).reshape(-1, 1, 1)
+    every = [example for examples in found.values() for example in examples]
+    if not every:
+        return {c: [] for c in found}
+    whole = _image(dataset, every[0].index, mean_, std_)
+    image_area = whole.shape[-2] * whole.shape[-1]
+    if context == "always" or (context == "auto" and max(e.box[2] * e.box[3] for e in every) * 4 < image_area):
+        return {c: [_outlined(_image(dataset, e.index, mean_, std_), e.box) for e in examples]
+                for c, examples in found.items()}
     crops = {}
     for c, examples in found.items():
         crops[c] = []
         for example in examples:
             top, left, height, width = example.box
-            image = (dataset[example.index][0] * std_ + mean_).clamp(0, 1)
-            crops[c].append(image[:, top:top + height, left:left + width])
-    every = [t for tiles in crops.values() for t in tiles]
-    size = size or (max(t.shape[-2] for t in every), max(t.shape[-1] for t in every))
-    return {c: [torch.nn.functional.interpolate(t[None], size=size, mode="nearest")[0] for t in tiles]
-            for c, tiles in crops.items()}
+            crops[c].append(_image(dataset, example.index, mean_, std_)[:, top:top + height, left:left + width])
+    tiles = [t for ts in crops.values() for t in ts]
+    size = size or (max(t.shape[-2] for t in tiles), max(t.shape[-1] for t in tiles))
+    return {c: [torch.nn.functional.interpolate(t[None], size=size, mode="nearest")[0] for t in ts]
+            for c, ts in crops.items()}
+
+
+def _image(dataset, index: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (dataset[index][0] * std + mean).clamp(0, 1)
+
+
+def _outlined(image: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """``image`` (C x H x W) scaled up by a whole factor to about :data:`CONTEXT_SIDE`, in colour, with a
+    2-pixel orange outline just outside ``box``."""
+    scale = max(1, round(CONTEXT_SIDE / max(image.shape[-2:])))
+    big = torch.nn.functional.interpolate(image[None], scale_factor=scale, mode="nearest")[0]
+    big = big.expand(3, -1, -1).clone() if big.shape[0] == 1 else big.clone()
+    top, left, height, width = (v * scale for v in box)
+    bottom, right = top + height, left + width
+    colour = torch.tensor(OUTLINE).reshape(3, 1, 1)
+    h, w = big.shape[-2:]
+    for r0, r1, c0, c1 in ((top - 2, top, left - 2, right + 2), (bottom, bottom + 2, left - 2, right + 2),
+                           (top - 2, bottom + 2, left - 2, left), (top - 2, bottom + 2, right, right + 2)):
+        r0, r1, c0, c1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+        if r0 < r1 and c0 < c1:
+            big[:, r0:r1, c0:c1] = colour
+    return big

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..errors import BadValue
+
 NORMALIZE = ("tile", "global")
 BACKGROUND = (0.85, 0.85, 0.85)  # between the tiles and where no channel is: no activation value looks like it
 
@@ -15,11 +17,11 @@ BACKGROUND = (0.85, 0.85, 0.85)  # between the tiles and where no channel is: no
 def grid_shape(channels: int, cols: int | None = None) -> tuple[int, int]:
     """``(rows, cols)`` for ``channels`` tiles: near-square (more columns than rows) unless ``cols`` is given."""
     if channels < 1:
-        raise ValueError(f"nothing to tile: {channels} channels")
+        raise BadValue(f"nothing to tile: {channels} channels")
     if cols is None:
         cols = math.ceil(math.sqrt(channels))
     if cols < 1:
-        raise ValueError(f"cols must be at least 1, got {cols}")
+        raise BadValue(f"cols must be at least 1, got {cols}")
     return math.ceil(channels / cols), cols
 
 
@@ -54,14 +56,14 @@ def grid(
     if x.dim() == 4 and x.shape[0] == 1:
         x = x[0]
     if x.dim() != 3:
-        raise ValueError(f"grid takes C x H x W activations (or a batch of one), got shape {tuple(activations.shape)}")
+        raise BadValue(f"grid takes C x H x W activations (or a batch of one), got shape {tuple(activations.shape)}")
     if normalize not in NORMALIZE:
-        raise ValueError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
+        raise BadValue(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
     channels, height, width = x.shape
     rows, cols = grid_shape(channels, cols)
     scale = scale or max(1, math.ceil(48 / max(height, width)))
     if scale < 1 or pad < 0:
-        raise ValueError(f"scale must be at least 1 and pad at least 0, got {scale} and {pad}")
+        raise BadValue(f"scale must be at least 1 and pad at least 0, got {scale} and {pad}")
     tiles = _scaled(x, normalize).repeat_interleave(scale, 1).repeat_interleave(scale, 2)
     th, tw = height * scale, width * scale
     canvas = np.zeros((rows * (th + pad) + pad, cols * (tw + pad) + pad), dtype=np.float32)
@@ -100,7 +102,7 @@ def image_sheet(images: torch.Tensor, labels: list[str] | None = None, cols: int
     pixels (nearest), with an optional label under each."""
     x = images.detach().float().cpu().clamp(0, 1)
     if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"image_sheet takes B x C x H x W images with C 1 or 3, got {tuple(images.shape)}")
+        raise BadValue(f"image_sheet takes B x C x H x W images with C 1 or 3, got {tuple(images.shape)}")
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     count, _, height, width = x.shape

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
+from ..errors import BadArgument, BadValue
+
 Activations = Mapping[str, torch.Tensor]
 
 
@@ -45,7 +47,7 @@ class Objective:
 
     def __mul__(self, factor: float) -> Objective:
         if isinstance(factor, Objective):
-            raise TypeError("objectives scale by numbers; multiply two objectives' values in your own Objective")
+            raise BadArgument("objectives scale by numbers; multiply two objectives' values in your own Objective")
         return Objective(lambda a: self(a) * factor, self.layers, f"{factor} * {self.name}", self.batch)
 
     __rmul__ = __mul__
@@ -60,7 +62,7 @@ class Objective:
 def _channel_index(channels: int | Sequence[int], batch: int) -> torch.Tensor:
     picked = [channels] * batch if isinstance(channels, int) else list(channels)
     if len(picked) != batch:
-        raise ValueError(f"{len(picked)} channels for a batch of {batch} images: give one channel per image")
+        raise BadValue(f"{len(picked)} channels for a batch of {batch} images: give one channel per image")
     return torch.tensor(picked)
 
 
@@ -90,7 +92,7 @@ def neuron(layer: str, index: int | Sequence[int], x: int | None = None, y: int 
         row = act.shape[2] // 2 if y is None else y
         col = act.shape[3] // 2 if x is None else x
         if not (0 <= row < act.shape[2] and 0 <= col < act.shape[3]):
-            raise ValueError(f"neuron ({col}, {row}) is outside {layer}'s {act.shape[3]}x{act.shape[2]} positions")
+            raise BadValue(f"neuron ({col}, {row}) is outside {layer}'s {act.shape[3]}x{act.shape[2]} positions")
         return act[torch.arange(act.shape[0], device=act.device), picked, row, col]
     where = "centre" if x is None and y is None else f"{x}, {y}"
     return Objective(fn, [layer], f"neuron({layer}, {_short(index)}, {where})", _batch(index))
@@ -107,7 +109,7 @@ def direction(layer: str, vector: torch.Tensor) -> Objective:
         x = _layer(a, layer)
         v = torch.as_tensor(vector, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
         if v.shape[1] != x.shape[1]:
-            raise ValueError(f"direction has {v.shape[1]} values but {layer} has {x.shape[1]} channels")
+            raise BadValue(f"direction has {v.shape[1]} values but {layer} has {x.shape[1]} channels")
         return torch.nn.functional.cosine_similarity(x, v, dim=1).mean(dim=(1, 2))
     return Objective(fn, [layer], f"direction({layer})")
 
@@ -139,7 +141,7 @@ def as_objective(spec: Objective | str) -> Objective:
 
 def _check_channels(layer: str, x: torch.Tensor, picked: torch.Tensor) -> None:
     if int(picked.max()) >= x.shape[1] or int(picked.min()) < 0:
-        raise ValueError(f"{layer} has channels 0-{x.shape[1] - 1}; asked for {picked.tolist()}")
+        raise BadValue(f"{layer} has channels 0-{x.shape[1] - 1}; asked for {picked.tolist()}")
 
 
 def _batch(index) -> int | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import BadValue
+
 # The square root of ImageNet's RGB colour covariance (Lucid's constant): decorrelated -> RGB.
 COLOR_CORRELATION_SVD_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
 _COLOR_MATRIX = COLOR_CORRELATION_SVD_SQRT / COLOR_CORRELATION_SVD_SQRT.norm(dim=0).max()
@@ -26,7 +28,7 @@ class ImageParam(nn.Module):
                  decay_power: float = 1.0):
         super().__init__()
         if min(batch, channels, height, width) < 1:
-            raise ValueError(f"image size must be positive, got batch {batch}, {channels}x{height}x{width}")
+            raise BadValue(f"image size must be positive, got batch {batch}, {channels}x{height}x{width}")
         self.shape = (batch, channels, height, width)
         self.fft, self.decorrelate = fft, decorrelate and channels == 3
         if fft:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadValue
 from ..probe import probing
 from . import param as params
 from . import transforms as tf
@@ -76,6 +77,17 @@ def _batch_of(objective: Objective, batch: int | None) -> int:
     return batch or getattr(objective, "batch", None) or 1
 
 
+class _Repeated(nn.Module):
+    """A one-channel image parameterization, its channel repeated ``channels`` times."""
+
+    def __init__(self, image: nn.Module, channels: int):
+        super().__init__()
+        self.image, self.channels = image, channels
+
+    def forward(self) -> torch.Tensor:
+        return self.image().expand(-1, self.channels, -1, -1)
+
+
 def render(
     model: nn.Module,
     objective: Objective | str,
@@ -88,6 +100,7 @@ def render(
     seed: int = 0,
     redirect_relu: bool = True,
     progress: Callable[[int, int, torch.Tensor], None] | None = None,
+    grey: bool = False,
 ) -> Rendering:
     """Images that maximize ``objective`` ("layer:channel", "layer" or an :class:`Objective`).
 
@@ -96,20 +109,25 @@ def render(
     ``transforms``: "standard", "none" or a callable ``(images, generator) -> images``; ``seed``
     fixes the start and the jitter, so the same call gives the same images; ``redirect_relu`` lets
     gradients reach units that start dead (:class:`RedirectedReLU`). ``progress(step, steps, values)``
-    is called every step.
+    is called every step. ``grey``: one channel, repeated for a colour network: for networks trained
+    on grey images copied to three channels (the digits), whose colour pictures show colours the
+    network never saw.
     """
     from ..weights.load import preprocessing_of
 
     if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+        raise BadValue(f"steps must be at least 1, got {steps}")
     if param not in ("fourier", "pixels"):
-        raise ValueError(f"param must be 'fourier' or 'pixels', got {param!r}")
+        raise BadValue(f"param must be 'fourier' or 'pixels', got {param!r}")
     objective = as_objective(objective)
     prep = preprocessing_of(model)
     size = size or prep.input_size[1]
     device = next(model.parameters()).device
-    image = params.image(size, batch=_batch_of(objective, batch), channels=prep.input_size[0],
+    channels = prep.input_size[0]
+    image = params.image(size, batch=_batch_of(objective, batch), channels=1 if grey else channels,
                          fft=param == "fourier", decorrelate=param == "fourier", seed=seed).to(device)
+    if grey and channels > 1:
+        image = _Repeated(image, channels)
     if transforms == "standard":
         jitter = tf.standard(size)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,6 +75,7 @@ figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
 figure img { display: block; max-width: 100%; }
 .nav { display: flex; justify-content: space-between; margin: 18px 0 0; }
 .muted { color: var(--muted); }
+.pending { color: var(--muted); }
 """
 
 
@@ -108,8 +110,36 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: set[int
     return f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
 
 
-def write_page(path: Path, title: str, body: str, style: Path, nav: Sequence[tuple[str, Path]] = ()) -> Path:
-    """A complete page at ``path``: the shared stylesheet, a header with ``nav`` links, ``body``."""
+_ANCHOR = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
+
+
+def without_missing_links(page: str, folder: Path) -> tuple[str, int]:
+    """``page`` with each link to a file that does not exist (yet) turned into plain text, and how many
+    there were. Links elsewhere (``https:``, ``#part``) stay."""
+    from urllib.parse import unquote, urlsplit
+
+    missing = 0
+
+    def keep(match: re.Match) -> str:
+        nonlocal missing
+        href = html.unescape(match.group(1))
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc or not parts.path or (folder / unquote(parts.path)).exists():
+            return match.group(0)
+        missing += 1
+        return f'<span class="pending">{match.group(2)}</span>'
+
+    return _ANCHOR.sub(keep, page), missing
+
+
+def write_page(path: Path, title: str, body: str, style: Path, nav: Sequence[tuple[str, Path]] = (),
+               deferred: dict[Path, str] | None = None) -> Path:
+    """A complete page at ``path``: the shared stylesheet, a header with ``nav`` links, ``body``.
+
+    With ``deferred``, links to pages not written yet are left out for now, so that every link on disk
+    resolves at every moment (a build may be interrupted), and the whole page is kept in ``deferred``
+    for :func:`write_deferred` once everything it links to exists.
+    """
     folder = path.parent
     links = " ".join(link(rel(target, folder), text) for text, target in nav)
     page = f"""<!DOCTYPE html>
@@ -128,7 +158,19 @@ def write_page(path: Path, title: str, body: str, style: Path, nav: Sequence[tup
 </body>
 </html>
 """
+    if deferred is not None:
+        written, missing = without_missing_links(page, folder)
+        if missing:
+            deferred[path] = page
+            return atomic_write_text(path, written)
     return atomic_write_text(path, page)
+
+
+def write_deferred(deferred: dict[Path, str]) -> None:
+    """Write the pages :func:`write_page` held back, with all their links, now that their targets exist."""
+    for path, page in deferred.items():
+        atomic_write_text(path, page)
+    deferred.clear()
 
 
 def write_style(path: Path) -> Path:

@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import BadValue
+from ..files import check_output
 from ..weights.load import network_identity
 from . import html as h
 from .store import PictureStore, png_text
@@ -146,7 +148,7 @@ class _Builder:
                              interpolation=prep.interpolation, crop_pct=prep.crop_pct)
         self.data = data
         if len(data.train) and not torch.equal(data.train[0][0], data.train[0][0]):
-            raise ValueError(f"{data.name}'s training split is augmented (each read differs): the microscope needs "
+            raise BadValue(f"{data.name}'s training split is augmented (each read differs): the microscope needs "
                              "fixed images (load_data(..., augment=False))")
         self.pool = data.train  # where the examples come from
         if settings.max_images is not None and settings.max_images < len(data.train):
@@ -159,18 +161,23 @@ class _Builder:
         self.style = out / "style.css"
         self.extras: dict = {}  # what the activations and dream pages made, for Site
         self.shown: dict[str, list[Path]] = {}  # layer -> its feature visualizations, for the index
+        self.deferred: dict[Path, str] = {}  # pages written without links to pages not written yet
         # input images: the test split's, or the training split's when a small folder left the test split empty
         self.inputs = data.test if len(data.test) else data.train
         self.inputs_from = "test split" if len(data.test) else "training split"
         if not len(self.inputs):
-            raise ValueError(f"{data.name} has no images to look at")
+            raise BadValue(f"{data.name} has no images to look at")
         self.sample = torch.stack([self.inputs[i][0] for i in range(min(2, len(self.inputs)))])
+        self.grey = grey_images(data)  # then the feature visualizations are grey too
         self.inputs_key = [data.name, fingerprint(self.inputs)]
 
     def picture(self, kind: str, *what, suffix=".png") -> Path:
         """The file of a picture of ``kind``, keyed by ``what`` and the settings that kind depends on."""
         settings = asdict(self.settings)
-        return self.store.path(kind, *what, {key: settings[key] for key in DEPENDS[kind]}, suffix=suffix)
+        depends = {key: settings[key] for key in DEPENDS[kind]}
+        if kind == "visualization" and self.grey:
+            depends["grey"] = True
+        return self.store.path(kind, *what, depends, suffix=suffix)
 
     def src(self, path: Path, page: Path) -> str:
         return h.rel(path, page.parent)
@@ -183,11 +190,15 @@ class _Builder:
         paths = {c: self.picture("visualization", layer, c) for c in channels}
         missing = self.store.missing(paths)
         s = self.settings
+        what, total = f"{layer}: feature visualization, {len(missing)} channels", len(missing) * s.steps
         for start in range(0, len(missing), 16):  # a batch of images per render
             batch = missing[start:start + 16]
-            self.progress(f"{layer}: feature visualization", start, len(missing))
+
+            def step(done: int, steps: int, values, before: int = start * s.steps) -> None:
+                self.progress(what, before + len(batch) * done, total)
+
             result = render(self.model, objectives.channel(layer, batch), steps=s.steps, size=s.size,
-                            param=s.param, lr=s.lr, seed=s.seed)
+                            param=s.param, lr=s.lr, seed=s.seed, progress=step, grey=self.grey)
             for c, image in zip(batch, result.images):
                 self.store.save_image(paths[c], image_sheet(image[None], min_side=1, pad=0))
         return paths
@@ -202,8 +213,9 @@ class _Builder:
                  for layer, channels in picks.items()}
         missing = {layer: found for layer in picks if (found := self.store.missing(paths[layer]))}
         if missing:
-            self.progress(f"data set examples: {', '.join(missing)}", 0, 1)
-            found = top_examples_of_layers(self.model, self.pool, missing, k=self.settings.k)
+            what = f"data set examples of {', '.join(missing)}"
+            found = top_examples_of_layers(self.model, self.pool, missing, k=self.settings.k,
+                                           progress=lambda done, total: self.progress(what, done, total))
             for layer, by_channel in found.items():
                 crops = example_crops(self.pool, by_channel, self.data.mean, self.data.std)
                 for c, examples in by_channel.items():
@@ -223,7 +235,7 @@ class _Builder:
                  for i in range(count) for layer in maps}
         new_inputs, new_grids = self.store.missing(inputs), self.store.missing(grids)
         if new_inputs or new_grids:
-            self.progress("activation grids", 0, 1)
+            self.progress("activation grids", 0, len(new_inputs) + len(new_grids))
             x = torch.stack([self.inputs[i][0] for i in range(count)])
             mean = torch.tensor(self.data.mean).reshape(-1, 1, 1)
             std = torch.tensor(self.data.std).reshape(-1, 1, 1)
@@ -232,6 +244,7 @@ class _Builder:
             out = activations(self.model, x, sorted({layer for _, layer in new_grids})) if new_grids else {}
             for i, layer in new_grids:
                 self.store.save_image(grids[i, layer], grid(out[layer][i]))
+            self.progress("activation grids", len(new_inputs) + len(new_grids), len(new_inputs) + len(new_grids))
         return [inputs[i] for i in range(count)], grids
 
     def dreams(self, layers: list[str]) -> tuple[list[Path], dict[tuple[str, str], Path], Path | None]:
@@ -249,14 +262,32 @@ class _Builder:
         options = dict(octaves=s.dream_octaves, steps=s.dream_steps, seed=s.seed)
         missing = self.store.missing(dreamed)
         for done, (name, layer) in enumerate(missing):
-            self.progress("DeepDream", done, len(missing) + bool(gif))
+            self.progress("DeepDream", done, len(missing))
             self.store.save_image(dreamed[name, layer], to_pil_image(dream(self.model, pictures[name], layer,
                                                                            **options)))
+            self.progress("DeepDream", done + 1, len(missing))
         if gif is not None and self.store.missing({0: gif}):
-            self.progress("DeepDream zoom", len(missing), len(missing) + 1)
-            frames = dream_zoom(self.model, pictures["flower.jpg"], layers[-1], frames=s.dream_frames, **options)
+            def frame(done: int, total: int) -> None:
+                self.progress("DeepDream zoom", done, total)
+
+            frames = dream_zoom(self.model, pictures["flower.jpg"], layers[-1], frames=s.dream_frames,
+                                progress=frame, **options)
             self.store.save(gif, lambda tmp: save_gif(frames, tmp))
         return list(photos.values()), dreamed, gif
+
+
+def grey_images(data, count: int = 16) -> bool:
+    """True when the data set's colour images are grey ones repeated in three channels (the digits): its
+    first ``count`` training images, normalization undone, have equal channels."""
+    if data.input_size[0] != 3 or not len(data.train):
+        return False
+    mean = torch.tensor(data.mean).reshape(-1, 1, 1)
+    std = torch.tensor(data.std).reshape(-1, 1, 1)
+    for i in range(min(count, len(data.train))):
+        image = data.train[i][0] * std + mean
+        if not torch.allclose(image, image[:1].expand_as(image), atol=1e-4):
+            return False
+    return True
 
 
 def fingerprint(dataset) -> str:
@@ -310,7 +341,7 @@ def build_site(
     start = time.perf_counter()
     if layers:
         find_layers(model, layers)  # unknown names fail here, before any work
-    out = Path(out)
+    out = check_output(out, "folder")
     name = title or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
     b = _Builder(model, out, data, settings, name, progress)  # refuses what it cannot use before any file
     layers = list(layers) if layers else default_layers(b.model, b.sample)
@@ -323,6 +354,7 @@ def build_site(
     pages.append(_activations_page(b, layers))
     pages.append(_dream_page(b, layers))
     index = _index_page(b, layers)
+    h.write_deferred(b.deferred)  # the links to pages written after them
     return Site(index, [index, *pages], b.store.rendered, b.store.reused, time.perf_counter() - start, layers,
                 previews=b.shown, **b.extras)
 
@@ -382,13 +414,17 @@ def _layer_page(b: _Builder, layer: str, layers: list[str], picked: list[tuple[s
               if where else "")
     after = (h.link(h.rel(layer_page_path(b.out, layers[where + 1]), page.parent), f"{layers[where + 1]} →")
              if where + 1 < len(layers) else "")
-    rf = (f"; each unit sees {field.box[2]}x{field.box[3]} input pixels (the crops' size)" if field else "")
+    rf = f"; each unit sees {field.box[2]}x{field.box[3]} input pixels" if field else ""
+    whole = b.prep.input_size[1] * b.prep.input_size[2]
+    where = ("each shown whole with the pixels the most excited unit sees outlined in orange"
+             if field and field.box[2] * field.box[3] * 4 < whole else "cropped around the most excited unit")
+    grey = "; in grey, as the network was trained on grey images" if b.grey else ""
     intro = (f'<h1>{h.esc(layer)}</h1><p class="lead">{h.esc(b.title)} · output {dims(tuple(out.shape[1:]))}'
              f"{rf}. Each card: the image that excites the channel most (feature visualization, "
-             f"{b.settings.steps} steps, {b.settings.param}) and the {b.settings.k} training images that "
-             "excite it most, cropped around the most excited unit, with their activation.</p>")
+             f"{b.settings.steps} steps, {b.settings.param}{grey}) and the {b.settings.k} training images that "
+             f"excite it most, {where}, with their activation.</p>")
     nav = f'<div class="nav"><span>{before}</span>{h.link("../index.html", "all layers")}<span>{after}</span></div>'
-    return h.write_page(page, f"{layer} · {b.title}", intro + body + nav, b.style, _nav(b))
+    return h.write_page(page, f"{layer} · {b.title}", intro + body + nav, b.style, _nav(b), b.deferred)
 
 
 def _output_of(b: _Builder, *layers: str) -> torch.Tensor:
@@ -414,7 +450,7 @@ def _activations_page(b: _Builder, layers: list[str]) -> Path:
         rows.append(f'<div class="row">{"".join(figures)}</div>')
     intro = ('<h1>Activations</h1><p class="lead">Each grid is one layer\'s output for the image on the left: '
              "one tile per channel, each stretched to its own range (black low, white high).</p>")
-    return h.write_page(page, f"activations · {b.title}", intro + "\n".join(rows), b.style, _nav(b))
+    return h.write_page(page, f"activations · {b.title}", intro + "\n".join(rows), b.style, _nav(b), b.deferred)
 
 
 def _dream_page(b: _Builder, layers: list[str]) -> Path:
@@ -437,7 +473,7 @@ def _dream_page(b: _Builder, layers: list[str]) -> Path:
     intro = ('<h1>DeepDream</h1><p class="lead">Each photo changed by gradient ascent on one layer\'s activations '
              f"(their squared norm): {s.dream_octaves} octaves of {s.dream_steps} steps. Low layers paint strokes "
              "and textures, high layers the shapes the network learned to tell apart.</p>")
-    return h.write_page(page, f"DeepDream · {b.title}", intro + "\n".join(sections), b.style, _nav(b))
+    return h.write_page(page, f"DeepDream · {b.title}", intro + "\n".join(sections), b.style, _nav(b), b.deferred)
 
 
 def previews(shown: dict[str, list[Path]], links: dict[str, str], folder: Path, count: int = 8) -> str:

@@ -3,10 +3,23 @@
 Importing this package registers each family's builders in the registry.
 """
 
-from . import bn_inception, googlenet, inception_resnet, inception_v3, inception_v4, teaching  # noqa: F401  (register)
+from . import (  # noqa: F401  (register)
+    bn_inception,
+    googlenet,
+    inception_resnet,
+    inception_v3,
+    inception_v4,
+    teaching,
+)
 from .blocks import BasicConv, Branch, Concat, Residual, conv_branch, pool_branch
 from .net import InceptionNet, InceptionOutputs
-from .registry import ModelConfig, create_model, list_models, model_config, register_model
+from .registry import (
+    ModelConfig,
+    create_model,
+    list_models,
+    model_config,
+    register_model,
+)
 
 __all__ = [
     "BasicConv",

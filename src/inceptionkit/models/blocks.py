@@ -16,6 +16,8 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadArgument, BadValue
+
 Padding = int | tuple[int, int] | str
 
 
@@ -23,25 +25,25 @@ def check_channels(**values: int) -> None:
     """Raise ValueError naming the first argument that is not a positive integer."""
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer number of channels, got {value!r}")
+            raise BadValue(f"{name} must be a positive integer number of channels, got {value!r}")
 
 
 def check_scale(name: str, value: float) -> None:
     """Raise ValueError unless 0 < value <= 1 (residual scales, width multipliers)."""
     if not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+        raise BadValue(f"{name} must be in (0, 1], got {value!r}")
 
 
 def check_odd_kernel(name: str, value: int) -> None:
     """Raise ValueError naming ``name`` unless it is an odd positive kernel size ("same" padding needs one)."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % 2 == 0:
-        raise ValueError(f"{name} must be an odd positive kernel size ('same' padding needs one), got {value!r}")
+        raise BadValue(f"{name} must be an odd positive kernel size ('same' padding needs one), got {value!r}")
 
 
 def check_widths(name: str, widths: Sequence[int], length: int) -> tuple[int, ...]:
     """Raise ValueError naming ``name`` unless ``widths`` is ``length`` positive channel counts."""
     if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) != length:
-        raise ValueError(f"{name} must be a sequence of {length} channel counts, got {widths!r}")
+        raise BadValue(f"{name} must be a sequence of {length} channel counts, got {widths!r}")
     for width in widths:
         check_channels(**{name: width})
     return tuple(widths)
@@ -50,7 +52,7 @@ def check_widths(name: str, widths: Sequence[int], length: int) -> tuple[int, ..
 def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
+        raise BadValue(f"{name} must be a positive int or a pair of them, got {value!r}")
     return pair  # type: ignore[return-value]
 
 
@@ -58,7 +60,7 @@ def same_padding(kernel_size: int | Sequence[int]) -> tuple[int, int]:
     """Padding that keeps the spatial size at stride 1; needs an odd kernel in each dimension."""
     kh, kw = _pair(kernel_size, "kernel_size")
     if kh % 2 == 0 or kw % 2 == 0:
-        raise ValueError(f"kernel_size {(kh, kw)} has an even side: 'same' padding needs odd kernels")
+        raise BadValue(f"kernel_size {(kh, kw)} has an even side: 'same' padding needs odd kernels")
     return kh // 2, kw // 2
 
 
@@ -91,7 +93,7 @@ class BasicConv(nn.Module):
         elif padding == "valid":
             padding = (0, 0)
         elif isinstance(padding, str):
-            raise ValueError(f"padding must be 'same', 'valid' or integers, got {padding!r}")
+            raise BadValue(f"padding must be 'same', 'valid' or integers, got {padding!r}")
         self.in_chs, self.out_chs = in_chs, out_chs
         self.conv = nn.Conv2d(in_chs, out_chs, kernel, stride, padding, bias=(not bn) if bias is None else bias)
         self.bn = nn.BatchNorm2d(out_chs, eps=eps) if bn else nn.Identity()
@@ -119,7 +121,7 @@ def conv_branch(in_chs: int, *convs: tuple, **conv_kw) -> Branch:
     3x3 to 128. Keyword arguments (bn, bias, eps) go to every unit.
     """
     if not convs:
-        raise ValueError("conv_branch needs at least one (out_chs, kernel) pair")
+        raise BadValue("conv_branch needs at least one (out_chs, kernel) pair")
     layers, chs = [], in_chs
     for spec in convs:
         out_chs, kernel, *rest = spec
@@ -149,7 +151,7 @@ def pool_branch(
     elif kind == "avg":
         pool = nn.AvgPool2d(kernel_size, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
     else:
-        raise ValueError(f"pool kind must be 'max' or 'avg', got {kind!r}")
+        raise BadValue(f"pool kind must be 'max' or 'avg', got {kind!r}")
     if proj is None:
         return Branch([pool], in_chs)
     check_channels(pool_proj=proj)
@@ -159,7 +161,7 @@ def pool_branch(
 def out_channels(module: nn.Module) -> int:
     """Channels a block yields, read from its ``out_chs`` attribute."""
     if not hasattr(module, "out_chs"):
-        raise TypeError(f"{type(module).__name__} does not declare out_chs")
+        raise BadArgument(f"{type(module).__name__} does not declare out_chs")
     return module.out_chs
 
 
@@ -177,7 +179,7 @@ class Concat(nn.Module):
     def __init__(self, branches: Mapping[str, nn.Module]):
         super().__init__()
         if not branches:
-            raise ValueError("Concat needs at least one branch")
+            raise BadValue("Concat needs at least one branch")
         for name, branch in branches.items():
             self.add_module(name, branch)
         self.out_chs = sum(out_channels(b) for b in branches.values())
@@ -193,7 +195,7 @@ class Concat(nn.Module):
         """Name every branch's output when they disagree in size (torch.cat alone names none)."""
         if running_eagerly(x) and len({tuple(o.shape[2:]) for o in outs}) > 1:
             shapes = ", ".join(f"{name}: {tuple(o.shape[1:])}" for (name, _), o in zip(self.named_children(), outs))
-            raise ValueError(
+            raise BadValue(
                 f"{type(self).__name__} branches disagree in spatial size on input {tuple(x.shape[1:])} "
                 f"and cannot be concatenated: {shapes}"
             )
@@ -261,7 +263,7 @@ class AuxHead(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh classifier for ``num_classes`` (0 removes it)."""
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+            raise BadValue(f"num_classes must be >= 0, got {num_classes!r}")
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

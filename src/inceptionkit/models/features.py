@@ -13,6 +13,7 @@ from typing import List
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from .blocks import running_eagerly
 from .sizes import check_input
 
@@ -51,10 +52,10 @@ def feature_indices(available: int, out_indices: Sequence[int] | None) -> list[i
     if out_indices is None:
         return list(range(available))
     if isinstance(out_indices, int) or not all(isinstance(i, int) and not isinstance(i, bool) for i in out_indices):
-        raise ValueError(f"out_indices must be a sequence of feature levels (ints), got {out_indices!r}")
+        raise BadValue(f"out_indices must be a sequence of feature levels (ints), got {out_indices!r}")
     wrong = [i for i in out_indices if not -available <= i < available]
     if wrong or not out_indices:
-        raise ValueError(f"out_indices {tuple(out_indices)}: the network has {available} feature levels, "
+        raise BadValue(f"out_indices {tuple(out_indices)}: the network has {available} feature levels, "
                          f"0 ... {available - 1} (or -{available} ... -1)")
     return sorted({i % available for i in out_indices})
 

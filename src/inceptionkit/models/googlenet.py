@@ -16,7 +16,15 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import BasicConv, Concat, check_channels, check_odd_kernel, conv_branch, pool_branch
+from ..errors import BadValue
+from .blocks import (
+    BasicConv,
+    Concat,
+    check_channels,
+    check_odd_kernel,
+    conv_branch,
+    pool_branch,
+)
 from .net import InceptionNet, refuse_aux
 from .registry import register_model
 from .sizes import SizeRule
@@ -86,7 +94,7 @@ class InceptionModule(Concat):
         )
         check_odd_kernel("kernel5", kernel5)
         if factorize5 and kernel5 != 5:
-            raise ValueError(f"factorize5 replaces a 5x5 by two 3x3 and needs kernel5=5, got kernel5={kernel5}")
+            raise BadValue(f"factorize5 replaces a 5x5 by two 3x3 and needs kernel5=5, got kernel5={kernel5}")
         branch3 = ((ch5x5red, 1), (ch5x5, 3), (ch5x5, 3)) if factorize5 else ((ch5x5red, 1), (ch5x5, kernel5))
         super().__init__({
             "branch1": conv_branch(in_chs, (ch1x1, 1), **conv_kw),
@@ -191,7 +199,7 @@ def _scale(chs: int, width: float) -> int:
 
 def _check_width(width: float) -> None:
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-        raise ValueError(f"width must be a positive number (a multiplier of every filter count), got {width!r}")
+        raise BadValue(f"width must be a positive number (a multiplier of every filter count), got {width!r}")
 
 
 def _lrn() -> nn.LocalResponseNorm:
@@ -232,7 +240,7 @@ class GoogLeNet(InceptionNet):
     ):
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(map(repr, VARIANTS))}, got {variant!r}")
+            raise BadValue(f"variant must be one of {', '.join(map(repr, VARIANTS))}, got {variant!r}")
         check_channels(in_chans=in_chans)
         _check_width(width)
         v = VARIANTS[variant]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import BadValue
+
 POOL_TYPES = ("avg", "max", "avgmax", "")  # "": no pooling (the feature map passes through, unflattened)
 
 
 def check_pool(pool_type: str, num_classes: int) -> None:
     """Refuse an unknown pool type, and '' (no pooling) in front of a classifier."""
     if pool_type not in POOL_TYPES:
-        raise ValueError(f"global_pool must be one of {', '.join(map(repr, POOL_TYPES))}, got {pool_type!r}")
+        raise BadValue(f"global_pool must be one of {', '.join(map(repr, POOL_TYPES))}, got {pool_type!r}")
     if pool_type == "" and num_classes > 0:
-        raise ValueError(f"global_pool='' leaves the feature map unpooled, which a classifier cannot take: use it "
+        raise BadValue(f"global_pool='' leaves the feature map unpooled, which a classifier cannot take: use it "
                          f"with num_classes=0 (got num_classes={num_classes})")
 
 

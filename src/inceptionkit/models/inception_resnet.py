@@ -23,7 +23,16 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from .blocks import AuxHead, BasicConv, Concat, Residual, check_channels, check_widths, conv_branch, pool_branch
+from .blocks import (
+    AuxHead,
+    BasicConv,
+    Concat,
+    Residual,
+    check_channels,
+    check_widths,
+    conv_branch,
+    pool_branch,
+)
 from .inception_v3 import FactorizedModule
 from .inception_v4 import PAPER, ReductionA
 from .net import InceptionNet, refuse_aux

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import BadValue
 from .blocks import (
     AuxHead,
     BasicConv,
@@ -36,7 +37,7 @@ from .sizes import SizeRule
 
 def _check_pool(value: str) -> None:
     if value not in ("avg", "max"):
-        raise ValueError(f"pool must be 'avg' or 'max', got {value!r}")
+        raise BadValue(f"pool must be 'avg' or 'max', got {value!r}")
 
 
 class FactorizedModule(Concat):
@@ -102,7 +103,7 @@ class GridReduction(Concat):
         if ch3x3red is not None:
             check_channels(ch3x3red=ch3x3red)
         if padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+            raise BadValue(f"padding must be 'valid' or 'same', got {padding!r}")
         reduce = [(ch3x3red, 1)] if ch3x3red is not None else []
         super().__init__({
             "branch1": conv_branch(in_chs, *reduce, (ch3x3, 3, 2, padding), **conv_kw),

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import BadValue
 from ..probe import locating
 from .blocks import running_eagerly
 from .head import GlobalPool, check_pool
@@ -30,7 +31,7 @@ from .sizes import SizeRule, check_input
 def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
     """Networks without auxiliary heads still take ``aux_logits`` (the common builder arguments) but only False."""
     if aux_logits:
-        raise ValueError(f"aux_logits=True: {network} has no auxiliary heads{why}; aux_logits must be False")
+        raise BadValue(f"aux_logits=True: {network} has no auxiliary heads{why}; aux_logits must be False")
 
 
 class InceptionOutputs(NamedTuple):
@@ -75,11 +76,11 @@ class InceptionNet(nn.Module):
             if name not in order:
                 raise AttributeError(f"trunk stage {name!r} is not a module of {type(self).__name__}")
         if [order.index(n) for n in names] != sorted(order.index(n) for n in names):
-            raise ValueError(f"{type(self).__name__}: stages must be registered in forward order {names}")
+            raise BadValue(f"{type(self).__name__}: stages must be registered in forward order {names}")
         taps = {tap: aux for tap, aux in (aux_taps or {}).items() if aux in order}
         if [order.index(a) for a in taps.values()] != sorted(order.index(a) for a in taps.values()) or any(
                 order.index(aux) < order.index(tap) for tap, aux in taps.items()):
-            raise ValueError(f"{type(self).__name__}: aux heads must be registered after their stages, in tap order")
+            raise BadValue(f"{type(self).__name__}: aux heads must be registered after their stages, in tap order")
         self.trunk, self.stem, self.aux_taps = list(names), list(names[:stem]), taps
         self.roles = {name: TAP if name in taps else STAGE for name in names}
         self.roles.update({aux: tap for tap, aux in taps.items()})
@@ -89,9 +90,9 @@ class InceptionNet(nn.Module):
 
     def _build_head(self, num_features: int, num_classes: int, drop_rate: float, global_pool: str = "avg") -> None:
         if not 0.0 <= drop_rate < 1.0:
-            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
+            raise BadValue(f"drop_rate must be in [0, 1), got {drop_rate!r}")
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 removes the classifier), got {num_classes!r}")
+            raise BadValue(f"num_classes must be >= 0 (0 removes the classifier), got {num_classes!r}")
         check_pool(global_pool, num_classes)
         self.num_features = self.head_hidden_size = num_features
         self.num_classes, self.drop_rate = num_classes, drop_rate
@@ -169,7 +170,7 @@ class InceptionNet(nn.Module):
         (0: none, the head returns pre-logits); ``global_pool`` ('avg', 'max', 'avgmax', '') changes the
         pooling too ('' needs ``num_classes=0`` and leaves the feature map unpooled)."""
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+            raise BadValue(f"num_classes must be >= 0, got {num_classes!r}")
         if global_pool is not None:
             check_pool(global_pool, num_classes)
             self.global_pool = GlobalPool(global_pool)
@@ -205,7 +206,7 @@ class InceptionNet(nn.Module):
         statistics: they stay in eval mode under ``train()``. Returns the names of the stages that learn."""
         weighted = [name for name in self.trunk if any(True for _ in getattr(self, name).parameters())]
         if train_stages is not None and not 0 <= train_stages <= len(weighted):
-            raise ValueError(f"train_stages must be between 0 and the {len(weighted)} stages with weights of "
+            raise BadValue(f"train_stages must be between 0 and the {len(weighted)} stages with weights of "
                              f"{type(self).__name__}, got {train_stages}")
         if train_stages is None:
             learning = list(self.trunk)

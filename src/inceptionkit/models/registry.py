@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
 
+from ..errors import BadArgument, BadValue, RandomWeightsWarning
 from .sizes import SizeRule
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -62,7 +64,7 @@ def register_model(name: str, **config) -> Callable:
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
+            raise BadValue(f"model {name!r} is registered twice")
         _REGISTRY[name] = ModelConfig(name=name, builder=builder, **config)
         return builder
 
@@ -77,7 +79,7 @@ def list_models() -> list[str]:
 def _unknown(name: str) -> ValueError:
     close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown model {name!r}{hint} (available: {', '.join(list_models())})")
+    return BadValue(f"unknown model {name!r}{hint} (available: {', '.join(list_models())})")
 
 
 def model_config(name: str) -> ModelConfig:
@@ -85,6 +87,9 @@ def model_config(name: str) -> ModelConfig:
     if name not in _REGISTRY:
         raise _unknown(name)
     return _REGISTRY[name]
+
+
+RANDOM_WEIGHTS = ("random", "none")  # what a user types for no weights at all
 
 
 def create_model(
@@ -100,14 +105,21 @@ def create_model(
 
     ``weights``: "DEFAULT", a source tag ("torchvision", "timm" ...) or a file path loads pretrained
     weights (see :mod:`inceptionkit.weights`); the network then carries their preprocessing and classes.
+    "random" (or "none") asks for no weights, as None does, with a warning that the result is a baseline.
     As in timm: ``global_pool`` ('avg', 'max', 'avgmax', or '' with ``num_classes=0``) sets the head's
     pooling, and ``features_only=True`` returns a :class:`~inceptionkit.models.features.FeatureNet`
     giving the feature maps of ``feature_info`` (those at ``out_indices``; all by default).
     """
     if out_indices is not None and not features_only:
-        raise ValueError("out_indices chooses the maps of a features_only=True model; pass features_only=True")
+        raise BadValue("out_indices chooses the maps of a features_only=True model; pass features_only=True")
+    if weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS:
+        warnings.warn(f"{name} with random weights: a baseline to compare trained weights against",
+                      RandomWeightsWarning, stacklevel=2)
+        weights = None
     if weights is not None:
-        from ..weights.load import load_source  # weights build on models, not the other way round
+        from ..weights.load import (
+            load_source,  # weights build on models, not the other way round
+        )
 
         model = load_source(name, weights, **kwargs)
     else:
@@ -127,7 +139,7 @@ def _build(name: str, kwargs: dict) -> nn.Module:
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
-            raise TypeError(
+            raise BadArgument(
                 f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(accepted)}"
             )
     model = config.builder(**kwargs)

@@ -12,6 +12,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..errors import BadValue
 from ..probe import LayerInputError
 from .blocks import Concat, check_channels, conv_branch, pool_branch, running_eagerly
 from .googlenet import InceptionModule
@@ -44,9 +45,9 @@ class TeachingNet(InceptionNet):
     ):
         super().__init__()
         if not 0.0 <= drop_rate < 1.0:
-            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate!r}")
+            raise BadValue(f"drop_rate must be in [0, 1), got {drop_rate!r}")
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 removes the classifier), got {num_classes!r}")
+            raise BadValue(f"num_classes must be >= 0 (0 removes the classifier), got {num_classes!r}")
         self.model_name, self.input_size = name, tuple(input_size)
         self.inception = module
         _, h, w = self.input_size
@@ -102,17 +103,17 @@ class TeachingNet(InceptionNet):
 
     def _check_pool(self, pool: str, num_classes: int) -> None:
         if pool not in ("flatten", ""):
-            raise ValueError(f"{self.model_name} flattens its feature map into dense layers: global_pool may be "
+            raise BadValue(f"{self.model_name} flattens its feature map into dense layers: global_pool may be "
                              f"'flatten' or '' (no head, with num_classes=0), got {pool!r}")
         if pool == "" and num_classes > 0:
-            raise ValueError(f"global_pool='' leaves the feature map unflattened, which a classifier cannot take: "
+            raise BadValue(f"global_pool='' leaves the feature map unflattened, which a classifier cannot take: "
                              f"use it with num_classes=0 (got num_classes={num_classes})")
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """A fresh ``fc`` for ``num_classes`` (0: none); ``global_pool`` '' (with 0 classes) skips the flatten
         and dense layers, so that the feature map comes out."""
         if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes!r}")
+            raise BadValue(f"num_classes must be >= 0, got {num_classes!r}")
         pool = self.pool_type if global_pool is None else global_pool
         self._check_pool(pool, num_classes)
         self.pool_type, self.num_classes = pool, num_classes

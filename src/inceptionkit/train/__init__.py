@@ -2,8 +2,8 @@
 
 from .config import TrainConfig
 from .evaluate import evaluate
-from .loop import Progress, TrainingDiverged, fit
+from .loop import Progress, Resumed, TrainingDiverged, fit
 from .recipes import RECIPES, Recipe, compute_loss, get_recipe
 
-__all__ = ["RECIPES", "Progress", "Recipe", "TrainConfig", "TrainingDiverged", "compute_loss", "evaluate", "fit",
-           "get_recipe"]
+__all__ = ["RECIPES", "Progress", "Recipe", "Resumed", "TrainConfig", "TrainingDiverged", "compute_loss", "evaluate",
+           "fit", "get_recipe"]

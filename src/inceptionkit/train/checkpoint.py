@@ -29,7 +29,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from inceptionkit.files import atomic_save, atomic_write_text, sha256_of  # absolute: tests load this file alone
+from inceptionkit.errors import BadValue
+from inceptionkit.files import (  # absolute: tests load this file alone
+    atomic_save,
+    atomic_write_text,
+    sha256_of,
+)
 
 FORMAT = "inceptionkit-checkpoint"
 FORMAT_VERSION = 1
@@ -41,7 +46,7 @@ _EPOCH_FILE = re.compile(r"^epoch-\d+(-\d+)?\.(safetensors|state\.pt)$")
 _PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None), torch.dtype, torch.device)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadValue):
     """A checkpoint that cannot be written or read: names the file and what is wrong."""
 
 

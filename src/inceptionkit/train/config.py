@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..data import DataSplits, load_data
+from ..errors import BadValue
 from ..models import create_model, model_config
 from ..weights.preprocessing import Preprocessing
 from .recipes import Recipe, get_recipe
@@ -85,7 +86,7 @@ def load_splits(config: TrainConfig) -> DataSplits:
     if config.weights:
         prep = weights_preprocessing(config.model, config.weights)
         if prep.value_range != (0.0, 1.0) or prep.colour == "BGR":
-            raise ValueError(f"weights {config.weights} expect {prep.describe()}: the data sets here give RGB in "
+            raise BadValue(f"weights {config.weights} expect {prep.describe()}: the data sets here give RGB in "
                              f"[0, 1]; build the data with that preprocessing and pass it to fit(config, data=...)")
         mean, std, crop_pct, interpolation = prep.mean, prep.std, prep.crop_pct, prep.interpolation
     return load_data(config.data, data_size(config), mean=mean, std=std, augment=config.augment,

@@ -16,6 +16,8 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from ..errors import BadArgument, BadValue, MissingFile, UserError
+
 T = TypeVar("T")
 
 
@@ -40,7 +42,7 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine")
+        raise BadValue(f"device {name!r} asked for, but CUDA is not available on this machine")
     return device
 
 
@@ -74,16 +76,19 @@ def all_finite(value: torch.Tensor, info: DistInfo) -> bool:
     return bool(flag.item() > 0)
 
 
+_KINDS = {"MissingFile": MissingFile, "BadValue": BadValue, "BadArgument": BadArgument, "OSError": OSError}
+
+
 def _as_raised_elsewhere(description: tuple[str, str]) -> Exception:
     """The error another rank raised, as one of the types the CLI reports as a user error where it was one."""
     kind, message = description
-    return {"FileNotFoundError": FileNotFoundError, "ValueError": ValueError, "TypeError": TypeError}.get(
-        kind, RuntimeError)(message)
+    return _KINDS.get(kind, RuntimeError)(message)
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
-    kind = next((t.__name__ for t in (FileNotFoundError, ValueError, TypeError) if isinstance(exc, t)), "RuntimeError")
-    return kind, str(exc)
+    """``(kind, message)``: the user errors and OS errors by kind, anything else a RuntimeError."""
+    kinds = ((MissingFile, "MissingFile"), (BadArgument, "BadArgument"), (UserError, "BadValue"), (OSError, "OSError"))
+    return next((name for t, name in kinds if isinstance(exc, t)), "RuntimeError"), str(exc)
 
 
 def rank0_first(fn: Callable[[], T], info: DistInfo) -> T:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..errors import BadValue
 from . import distributed
 from .precision import autocast
 from .recipes import logits_of
@@ -23,10 +24,10 @@ def confusion_matrix(targets, predictions, num_classes) -> torch.Tensor:
         predictions = predictions.argmax(dim=-1)
     targets, predictions = targets.reshape(-1).long(), predictions.reshape(-1).long()
     if targets.numel() != predictions.numel():
-        raise ValueError(f"{targets.numel()} targets but {predictions.numel()} predictions")
+        raise BadValue(f"{targets.numel()} targets but {predictions.numel()} predictions")
     for name, labels in (("targets", targets), ("predictions", predictions)):
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(
+            raise BadValue(
                 f"{name} hold labels from {labels.min().item()} to {labels.max().item()}, "
                 f"outside 0..{num_classes - 1} for {num_classes} classes"
             )
@@ -69,5 +70,5 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, *, amp:
         loss_sum, top1, top5, count = totals.tolist()
         confusion = distributed.reduce_sum(confusion, info)
     if count == 0:
-        raise ValueError("the evaluation split is empty")
+        raise BadValue("the evaluation split is empty")
     return dict(loss=loss_sum / count, top1=top1 / count, top5=top5 / count, count=int(count), confusion=confusion)

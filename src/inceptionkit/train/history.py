@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import BadValue
 from ..files import atomic_write_text
 
 
@@ -39,7 +40,7 @@ class History:
     def append(self, row: dict) -> None:
         """Add one epoch's row. A row for an epoch already present replaces it and every later row."""
         if "epoch" not in row:
-            raise ValueError(f"a history row needs an 'epoch', got keys {sorted(row)}")
+            raise BadValue(f"a history row needs an 'epoch', got keys {sorted(row)}")
         row = {k: _plain(v) for k, v in row.items()}
         self.truncate(row["epoch"] - 1)
         self.rows.append(row)
@@ -74,9 +75,9 @@ class History:
         except FileNotFoundError:
             return cls()
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: unreadable history ({e})") from None
+            raise BadValue(f"{path}: unreadable history ({e})") from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) and "epoch" in r for r in rows):
-            raise ValueError(f"{path}: a history is a JSON list of rows, each with an 'epoch'")
+            raise BadValue(f"{path}: a history is a JSON list of rows, each with an 'epoch'")
         return cls(rows)
 
     def truncate(self, epochs: int) -> None:

@@ -17,6 +17,7 @@ import itertools
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,11 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Subset
 
 from ..data import DataSplits, ImageFiles, data_location
-from ..files import atomic_write_text
+from ..data.seeding import EpochSampler, SeededItems
+from ..errors import BadValue, RandomWeightsWarning
+from ..files import atomic_write_text, check_output
 from ..models import create_model, model_config
+from ..models.registry import RANDOM_WEIGHTS
 from ..weights.preprocessing import Preprocessing
 from . import distributed
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -61,6 +65,18 @@ class Progress:
     top1: float  # training top-1 so far this epoch (this process's images)
     images_per_s: float  # all processes together
     row: dict | None = None
+    run_dir: Path | None = None
+
+
+@dataclass
+class Resumed:
+    """What :func:`fit` tells its ``report`` callback first when it continues a run: the epoch it starts
+    from (the last checkpoint's), of how many, and the checkpoint record it read."""
+
+    run_dir: Path
+    epoch: int  # epochs done; training continues with epoch + 1
+    epochs: int
+    checkpoint: Path
 
 
 @dataclass
@@ -74,7 +90,7 @@ class Run:
     data: DataSplits
     model: nn.Module  # the network; its state_dict is what a checkpoint holds
     net: nn.Module  # what trains: the model, or DistributedDataParallel around it
-    sampler: DistributedSampler
+    sampler: EpochSampler
     train_loader: DataLoader
     val_loader: DataLoader
     steps: int  # optimizer steps per epoch
@@ -100,7 +116,8 @@ def fit(config: TrainConfig, resume: str | Path | None = None,
 
     A resumed run keeps its settings: ``config`` may change only :data:`~.config.MAY_CHANGE` and
     where the data is (the same classes); see :func:`~.resume.resumed_config`. ``config`` itself is
-    left as it is. ``report`` receives a :class:`Progress` during and after each epoch. ``data``:
+    left as it is. ``report`` receives a :class:`Progress` during and after each epoch (first a
+:class:`Resumed` when continuing a run). ``data``:
     splits built by the caller (any datasets of (image tensor, label)) instead of ``config.data``'s.
     """
     info = distributed.setup(config.device)
@@ -132,7 +149,7 @@ def prepare(config: TrainConfig, info: distributed.DistInfo, resume: str | Path 
     elif data is None:
         data = distributed.rank0_first(lambda: load_run_data(config, resumed.meta.get("classes"), data_given), info)
     elif resumed is not None and resumed.meta.get("classes") not in (None, list(data.classes)):
-        raise ValueError(f"the data's classes {list(data.classes)} differ from the run's {resumed.meta['classes']}")
+        raise BadValue(f"the data's classes {list(data.classes)} differ from the run's {resumed.meta['classes']}")
     check_one_batch(len(data.train), recipe.batch_size, info.world_size, resumed is not None)
     kwargs = network_kwargs(config, data.num_classes)
     model = build_model(config, kwargs, info)
@@ -151,6 +168,8 @@ def prepare(config: TrainConfig, info: distributed.DistInfo, resume: str | Path 
               started=started)
     if resumed is not None:
         restore(run, resumed)
+        if run.report is not None:
+            run.report(Resumed(run.run_dir, run.start_epoch, config.epochs, resumed.record))
     if info.distributed:
         ids = [info.local_rank] if info.device.type == "cuda" else None
         run.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -178,7 +197,8 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
         if run.report is not None and (done == 1 or done % LOG_EVERY == 0 or done == run.steps):
             loss_sum, correct = sums.tolist()
             rate = seen * run.info.world_size / (time.perf_counter() - started)
-            run.report(Progress(epoch + 1, run.config.epochs, done, run.steps, loss_sum / seen, correct / seen, rate))
+            run.report(Progress(epoch + 1, run.config.epochs, done, run.steps, loss_sum / seen, correct / seen, rate,
+                                run_dir=run.run_dir))
     totals = distributed.reduce_sum(torch.tensor([*sums.tolist(), seen], dtype=torch.float64), run.info)
     seconds = time.perf_counter() - started
     loss_sum, correct, seen = totals.tolist()
@@ -233,7 +253,7 @@ def commit(run: Run, epoch: int, metrics: dict) -> None:
         run.board.log(metrics, epoch + 1)
         if run.report is not None:
             run.report(Progress(epoch + 1, run.config.epochs, run.steps, run.steps, metrics["train_loss"],
-                                metrics["train_top1"], metrics["images_per_s"], row=metrics))
+                                metrics["train_top1"], metrics["images_per_s"], row=metrics, run_dir=run.run_dir))
     if run.info.distributed:
         torch.distributed.barrier()
 
@@ -284,24 +304,29 @@ def resolve(config: TrainConfig, info: distributed.DistInfo,
     """A copy of ``config`` with every default filled in (a new run) or the run's own settings (a resume),
     and the run's last checkpoint; refuses what cannot run before anything is loaded or written."""
     if config.max_steps is not None and config.max_steps < 1:
-        raise ValueError(f"--max-steps must be at least 1 (it caps the optimizer steps per epoch), "
+        raise BadValue(f"--max-steps must be at least 1 (it caps the optimizer steps per epoch), "
                          f"got {config.max_steps}")
     resumed = None
     if resume is None:
-        config = replace(config.with_defaults(), model_kwargs=dict(config.model_kwargs),
+        weights = config.weights
+        if weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS:
+            warnings.warn(f"{config.model} from random weights: a baseline to compare trained weights against",
+                          RandomWeightsWarning, stacklevel=3)
+            weights = None
+        config = replace(config.with_defaults(), model_kwargs=dict(config.model_kwargs), weights=weights,
                          data=data_location(config.data))
     else:
         resumed = load_checkpoint(resume, "last")
         config = resumed_config(config, resumed, Path(resume).parent if Path(resume).is_file() else Path(resume))
     recipe = recipe_of(config)
     if recipe.batch_size % info.world_size:
-        raise ValueError(f"batch size {recipe.batch_size} does not split over {info.world_size} processes")
+        raise BadValue(f"batch size {recipe.batch_size} does not split over {info.world_size} processes")
     amp = amp_name(resolve_amp(config.amp, info.device))  # a resumed run keeps it
     if resumed is not None and recipe.epochs < int(resumed.meta["epoch"]):
-        raise ValueError(f"--epochs {recipe.epochs} is fewer than the {resumed.meta['epoch']} epochs the run has done")
-    run_dir = Path(config.out) if config.out else default_run_dir(config)
+        raise BadValue(f"--epochs {recipe.epochs} is fewer than the {resumed.meta['epoch']} epochs the run has done")
+    run_dir = check_output(config.out, "folder") if config.out else default_run_dir(config)
     if resumed is None and (run_dir / "last.json").exists():
-        raise ValueError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
+        raise BadValue(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
     return replace(config, epochs=recipe.epochs, batch_size=recipe.batch_size, amp=amp, out=str(run_dir)), resumed
 
 
@@ -318,7 +343,7 @@ def check_trainable(config: TrainConfig) -> None:
             model(torch.zeros(2, *size))
         except RuntimeError as exc:
             dims = "x".join(map(str, size))
-            raise ValueError(f"{config.model} cannot train on {dims} images: {exc}") from None
+            raise BadValue(f"{config.model} cannot train on {dims} images: {exc}") from None
 
 
 def check_one_batch(images: int, batch_size: int, world_size: int = 1, resumed: bool = False) -> None:
@@ -333,7 +358,7 @@ def check_one_batch(images: int, batch_size: int, world_size: int = 1, resumed: 
         fix = f"use --batch-size {fits} or less{processes}, or more images"
     else:
         fix = f"use more images (at least {world_size}, one per process)"
-    raise ValueError(f"the training split has {images} images, fewer than one batch of {batch_size} (drop_last): "
+    raise BadValue(f"the training split has {images} images, fewer than one batch of {batch_size} (drop_last): "
                      f"{fix}")
 
 
@@ -361,16 +386,23 @@ def build_model(config: TrainConfig, kwargs: dict, info: distributed.DistInfo) -
 
 
 def make_loaders(config: TrainConfig, data: DataSplits, recipe: Recipe,
-                 info: distributed.DistInfo) -> tuple[DistributedSampler, DataLoader, DataLoader]:
-    """The training sampler and loader (this process's share of each global batch) and the validation loader."""
-    sampler = DistributedSampler(data.train, num_replicas=info.world_size, rank=info.rank, shuffle=True,
-                                 seed=config.seed, drop_last=True)
+                 info: distributed.DistInfo) -> tuple[EpochSampler, DataLoader, DataLoader]:
+    """The training sampler and loader (this process's share of each global batch) and the validation loader.
+
+    Each training image is augmented from (seed, epoch, index) (:mod:`~inceptionkit.data.seeding`), and the
+    loaders draw their worker seeds from their own generators, so the number of workers and a resume change
+    nothing: the same run gives the same weights bit for bit on a CPU.
+    """
+    sampler = EpochSampler(data.train, num_replicas=info.world_size, rank=info.rank, shuffle=True,
+                           seed=config.seed, drop_last=True)
     loading = dict(num_workers=config.workers, pin_memory=info.device.type == "cuda",
                    persistent_workers=config.workers > 0)
-    train_loader = DataLoader(data.train, recipe.batch_size // info.world_size, sampler=sampler, drop_last=True,
+    train_loader = DataLoader(SeededItems(data.train, config.seed), recipe.batch_size // info.world_size,
+                              sampler=sampler, drop_last=True, generator=torch.Generator().manual_seed(config.seed),
                               **loading)
     val_shard = Subset(data.val, range(info.rank, len(data.val), info.world_size))  # every process a share
-    return sampler, train_loader, DataLoader(val_shard, 256, **loading)
+    val_loader = DataLoader(val_shard, 256, generator=torch.Generator().manual_seed(config.seed), **loading)
+    return sampler, train_loader, val_loader
 
 
 def open_run_folder(config: TrainConfig, info: distributed.DistInfo) -> _Board:

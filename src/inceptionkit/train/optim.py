@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
+from ..errors import BadValue
+
 
 class RMSpropTF(Optimizer):
     """TensorFlow's RMSProp: ``decay`` (torch's alpha), ``eps`` inside the sqrt, lr inside the momentum."""
@@ -24,7 +26,7 @@ class RMSpropTF(Optimizer):
     def __init__(self, params, lr: float = 0.045, *, decay: float = 0.9, momentum: float = 0.9, eps: float = 1.0,
                  weight_decay: float = 0.0):
         if lr < 0 or not 0 <= decay < 1 or momentum < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(f"RMSpropTF: lr {lr}, decay {decay} (in [0, 1)), momentum {momentum}, eps {eps} and "
+            raise BadValue(f"RMSpropTF: lr {lr}, decay {decay} (in [0, 1)), momentum {momentum}, eps {eps} and "
                              f"weight_decay {weight_decay} must be >= 0")
         super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, eps=eps, weight_decay=weight_decay))
 

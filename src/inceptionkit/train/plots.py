@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..errors import BadValue
 from ..files import atomic_save
 from .history import History
 
@@ -36,10 +37,19 @@ def _series(history: History, key: str) -> tuple[list, list] | None:
     return list(xs), list(ys)
 
 
+def _spread(values: list[float]) -> float:
+    """How many times the largest positive value exceeds the smallest."""
+    positive = [v for v in values if v > 0]
+    return max(positive) / min(positive) if len(positive) > 1 else 1.0
+
+
 def plot_curves(history: History, path) -> Path:
-    """Two panels by epoch: loss (train, val) and top-1 accuracy (train, val); write a PNG."""
+    """Two panels by epoch: loss (train, val) and top-1 accuracy (train, val); write a PNG.
+
+    The loss axis is logarithmic when the losses span more than 10x (a validation spike early in
+    training would otherwise flatten every other point), and its title says so."""
     if not history.rows:
-        raise ValueError("the history is empty: no epoch to plot")
+        raise BadValue("the history is empty: no epoch to plot")
     fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
     panels = [("loss", ("train_loss", "val_loss")), ("top-1 accuracy", ("train_top1", "val_top1"))]
     for ax, (title, keys) in zip(fig.subplots(1, 2), panels):
@@ -47,6 +57,10 @@ def plot_curves(history: History, path) -> Path:
             series = _series(history, key)
             if series is not None:
                 ax.plot(*series, marker="o", markersize=3, label=key.split("_")[0])
+        losses = [y for line in ax.lines for y in line.get_ydata()] if title == "loss" else []
+        if losses and _spread(losses) > 10 and min(losses) > 0:
+            ax.set_yscale("log")
+            title = "loss (log scale)"
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -67,7 +81,7 @@ def plot_confusion(matrix, classes: list[str], path, normalize: bool = True) -> 
     m = np.asarray(torch.as_tensor(matrix).detach().cpu(), dtype=np.float64)
     n = len(classes)
     if m.shape != (n, n):
-        raise ValueError(f"confusion matrix of shape {tuple(m.shape)} does not fit {n} classes")
+        raise BadValue(f"confusion matrix of shape {tuple(m.shape)} does not fit {n} classes")
     if normalize:
         totals = m.sum(axis=1, keepdims=True)
         m = np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)

@@ -7,18 +7,19 @@ import contextlib
 import torch
 
 from .. import hardware
+from ..errors import BadValue
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``amp`` on ``device``; ``auto`` picks bf16 where the hardware has it."""
     if amp not in ("auto", "bf16", "fp16", "none"):
-        raise ValueError(f"amp must be auto, bf16, fp16 or none, got {amp!r}")
+        raise BadValue(f"amp must be auto, bf16, fp16 or none, got {amp!r}")
     if amp == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
         return torch.bfloat16 if hardware.current().native_bf16 else None
     if amp == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
+        raise BadValue("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
 
 

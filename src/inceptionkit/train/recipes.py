@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadArgument, BadValue
 from .optim import RMSpropTF
 
 
@@ -71,14 +72,14 @@ RECIPES: dict[str, Recipe] = {
 def get_recipe(name: str, **overrides) -> Recipe:
     """A recipe by name, with fields overridden (``get_recipe("v3", lr=0.01)``); None values are ignored."""
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+        raise BadValue(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     known = {f.name for f in fields(Recipe)}
     unknown = set(overrides) - known
     if unknown:
-        raise TypeError(f"Recipe has no field(s) {', '.join(sorted(unknown))}")
+        raise BadArgument(f"Recipe has no field(s) {', '.join(sorted(unknown))}")
     recipe = replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None})
     if recipe.lr <= 0 or recipe.epochs <= 0 or recipe.batch_size <= 0:
-        raise ValueError(f"lr, epochs and batch size must be positive, got {recipe.lr}, {recipe.epochs}, "
+        raise BadValue(f"lr, epochs and batch size must be positive, got {recipe.lr}, {recipe.epochs}, "
                          f"{recipe.batch_size}")
     return recipe
 
@@ -100,7 +101,7 @@ def build_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
         return RMSpropTF(groups, lr=recipe.lr, decay=recipe.decay, momentum=recipe.momentum, eps=recipe.eps)
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=recipe.lr)
-    raise ValueError(f"unknown optimizer {recipe.optimizer!r}: sgd, rmsprop_tf or adamw")
+    raise BadValue(f"unknown optimizer {recipe.optimizer!r}: sgd, rmsprop_tf or adamw")
 
 
 def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int, epochs: int) -> float:
@@ -117,13 +118,13 @@ def lr_factor(recipe: Recipe, step: int, steps_per_epoch: int, epochs: int) -> f
         if step < warm:
             return 0.04 + 0.96 * step / warm
         return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm))) * (1 - 1e-4) + 1e-4
-    raise ValueError(f"unknown schedule {recipe.schedule!r}: step, onecycle, cosine or constant")
+    raise BadValue(f"unknown schedule {recipe.schedule!r}: step, onecycle, cosine or constant")
 
 
 def build_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int, epochs: int):
     """A LambdaLR stepped once per optimizer step, following ``lr_factor``."""
     if steps_per_epoch <= 0:
-        raise ValueError(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
+        raise BadValue(f"steps_per_epoch must be at least 1, got {steps_per_epoch}")
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(recipe, step, steps_per_epoch, epochs)
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..data import DataSplits, data_location
+from ..errors import BadValue, MissingFile
 from ..models import model_config
 from . import distributed
 from .checkpoint import Checkpoint
@@ -80,7 +81,7 @@ def resumed_config(config: TrainConfig, resumed: Checkpoint, run: Path) -> Train
     if config.out is not None and os.path.abspath(config.out) != os.path.abspath(run):
         differ.append(f"--out {config.out} (the run is in {run})")
     if differ:
-        raise ValueError(f"a resumed run keeps its settings: {', '.join(differ)}; only --epochs, --data (the same "
+        raise BadValue(f"a resumed run keeps its settings: {', '.join(differ)}; only --epochs, --data (the same "
                          f"classes, moved), --device, --workers, --download and --quiet may change")
     changes = {name: getattr(config, name) for name in MAY_CHANGE}
     changes["epochs"] = saved.epochs if config.epochs is None else config.epochs
@@ -127,18 +128,18 @@ def load_run_data(config: TrainConfig, classes: list[str] | None, data_given: bo
     """
     where = _data_path(config.data)
     if not data_given and where is not None and not Path(where).expanduser().exists():
-        raise FileNotFoundError(f"the run's data {where} is not there any more: if it moved, "
+        raise MissingFile(f"the run's data {where} is not there any more: if it moved, "
                                 f"pass --data WHERE_IT_IS_NOW (checked to have the run's classes)")
     try:
         data = load_splits(config)
     except (ValueError, FileNotFoundError) as exc:
         if data_given:
             raise
-        kind = FileNotFoundError if isinstance(exc, FileNotFoundError) else ValueError
+        kind = MissingFile if isinstance(exc, FileNotFoundError) else BadValue
         raise kind(f"{exc} (this is the data the run was trained on; if it moved, pass --data WHERE_IT_IS_NOW)") \
             from None
     if classes is not None and list(classes) != data.classes:
-        raise ValueError(f"{data.name} has the classes {_names(data.classes)}, but the run was trained on "
+        raise BadValue(f"{data.name} has the classes {_names(data.classes)}, but the run was trained on "
                          f"{_names(list(classes))}: --data must name the run's data (moved) or data with its classes")
     return data
 

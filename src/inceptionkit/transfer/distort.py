@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from ..data.folder import open_image
+from ..errors import BadValue
 from ..probe import probing
 from ..weights.load import preprocessing_of
 from ..weights.preprocessing import Preprocessing
@@ -39,7 +40,7 @@ class Distortions:
             value = getattr(self, name)
             if not 0 <= value < (100 if name == "brightness_pct" else math.inf):
                 limit = "in [0, 100)" if name == "brightness_pct" else "0 or more"
-                raise ValueError(f"{name} must be {limit} (a percentage), got {value}")
+                raise BadValue(f"{name} must be {limit} (a percentage), got {value}")
 
     @property
     def any(self) -> bool:

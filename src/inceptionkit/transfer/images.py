@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.folder import IMG_EXTENSIONS, check_images, subfolders
+from ..errors import BadValue, MissingFile
 
 SPLITS = ("train", "validation", "test")
 _BUCKETS = 2**27 - 1  # retrain.py's MAX_NUM_IMAGES_PER_CLASS: the hash's resolution
@@ -61,14 +62,14 @@ def scan_images(root: str | os.PathLike, validation_pct: float = 10.0, test_pct:
     classes left is an error."""
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder (expected {root}/<class>/<image files>)")
+        raise MissingFile(f"{root}: no such folder (expected {root}/<class>/<image files>)")
     if not (0 <= validation_pct < 100 and 0 <= test_pct < 100 and validation_pct + test_pct < 100):
-        raise ValueError(f"validation and test percentages must leave images to train on, got "
+        raise BadValue(f"validation and test percentages must leave images to train on, got "
                          f"{validation_pct} and {test_pct}")
     names = subfolders(root)
     if len(names) < 2:
         found = f"only one class ({names[0]})" if names else "no class folders"
-        raise ValueError(f"{root} has {found}: retraining needs at least two classes, one subfolder of images each")
+        raise BadValue(f"{root} has {found}: retraining needs at least two classes, one subfolder of images each")
     candidates, skipped = {}, []
     for name in names:
         for directory, subdirs, files in os.walk(root / name, followlinks=True):
@@ -88,7 +89,7 @@ def scan_images(root: str | os.PathLike, validation_pct: float = 10.0, test_pct:
                        for name, files in usable.items() if len(files) < min_images]
     classes = [name for name in names if len(usable[name]) >= min_images]
     if len(classes) < 2:
-        raise ValueError(f"{root}: fewer than two classes with at least {min_images} usable images each "
+        raise BadValue(f"{root}: fewer than two classes with at least {min_images} usable images each "
                          f"({', '.join(f'{n}: {len(usable[n])}' for n in names)})")
     files = [(path, label, split_of(os.path.basename(path), validation_pct, test_pct))
              for label, name in enumerate(classes) for path in usable[name]]

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..data.folder import IMG_EXTENSIONS, check_image, open_image
+from ..data.folder import IMG_EXTENSIONS, check_image, open_image, warn_if_small
+from ..errors import BadValue, MissingFile
 from ..weights.load import preprocessing_of
 
 
@@ -55,22 +56,24 @@ def image_files(sources: Iterable[str | os.PathLike]) -> tuple[list[str], list[t
         if path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
             if not found:
-                raise ValueError(f"{path} holds no image files ({', '.join(IMG_EXTENSIONS[:4])} ...)")
+                raise BadValue(f"{path} holds no image files ({', '.join(IMG_EXTENSIONS[:4])} ...)")
             for file in found:
                 why = check_image(file)
                 (skipped.append((file, why)) if why else readable.append(file))
         elif path.is_file():
             why = check_image(str(path))
             if why:
-                raise ValueError(f"{path} cannot be read as an image ({why})")
+                raise BadValue(f"{path} cannot be read as an image ({why})")
             readable.append(str(path))
         else:
-            raise FileNotFoundError(f"{path}: no such image file or folder")
+            raise MissingFile(f"{path}: no such image file or folder")
     return readable, skipped
 
 
 def _open(image, mode: str) -> Image.Image:
-    return image.convert(mode) if isinstance(image, Image.Image) else open_image(image, mode)
+    if isinstance(image, Image.Image):
+        return warn_if_small(image.convert(mode))
+    return warn_if_small(open_image(image, mode), image)
 
 
 @torch.no_grad()
@@ -88,9 +91,9 @@ def predict(
     (``pretrained_cfg["classes"]``), else are the class indices.
     """
     if top < 1:
-        raise ValueError(f"top must be at least 1, got {top}")
+        raise BadValue(f"top must be at least 1, got {top}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise BadValue(f"batch_size must be at least 1, got {batch_size}")
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
     pictures = [im for im in images if isinstance(im, Image.Image)]

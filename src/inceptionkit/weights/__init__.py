@@ -3,7 +3,15 @@ file, and converters from torchvision's and timm's key layouts to ours."""
 
 from .convert import ConversionError, convert
 from .hub import HashMismatch, WeightsUnavailable, cached_file, checkpoint_dir
-from .load import WeightsError, export, load, preprocess, preprocessing_of, read_state_dict, recognise_layout
+from .load import (
+    WeightsError,
+    export,
+    load,
+    preprocess,
+    preprocessing_of,
+    read_state_dict,
+    recognise_layout,
+)
 from .preprocessing import Preprocessing
 from .sources import SOURCES, WeightSource, get_source, list_sources
 

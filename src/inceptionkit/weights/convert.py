@@ -13,11 +13,12 @@ from collections.abc import Mapping
 
 import torch
 
+from ..errors import BadValue
 from ..models import create_model
 from .layouts import LAYOUTS, Layout, registration_order
 
 
-class ConversionError(ValueError):
+class ConversionError(BadValue):
     """A state_dict that does not fit the network: names the keys and shapes at fault."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import BadValue, MissingFile
 from ..models import create_model, model_config
 from .convert import ConversionError, convert
 from .hub import cached_file
@@ -30,7 +31,7 @@ from .sources import WeightSource, get_source
 META_KEY = "inceptionkit"  # the JSON in a safetensors header (the same key run checkpoints use)
 
 
-class WeightsError(ValueError):
+class WeightsError(BadValue):
     """A weights file that cannot be read or fits no network: says what was found."""
 
 
@@ -44,7 +45,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such weights file")
+        raise MissingFile(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -155,7 +156,7 @@ def preprocessing_of(model: nn.Module) -> Preprocessing:
         return Preprocessing.from_dict(cfg["preprocessing"])
     config = getattr(model, "config", None)
     if config is None:
-        raise ValueError(f"{type(model).__name__} carries no preprocessing: load it with inceptionkit.load or "
+        raise BadValue(f"{type(model).__name__} carries no preprocessing: load it with inceptionkit.load or "
                          f"create_model(..., weights=...), or build a Preprocessing yourself")
     return default_preprocessing(config.name, in_chans=_in_chans(model))
 
@@ -350,15 +351,16 @@ def export(model: nn.Module, path: str | os.PathLike) -> Path:
     classes and preprocessing in its header, so :func:`load` rebuilds it from the file alone."""
     from safetensors.torch import save_file
 
-    from ..files import atomic_save
+    from ..files import atomic_save, check_output
     from ..train.checkpoint import plain_weights
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"export writes .safetensors files, got {path.name}")
+        raise BadValue(f"export writes .safetensors files, got {path.name}")
+    check_output(path)
     config = getattr(model, "config", None)
     if config is None:
-        raise ValueError(f"{type(model).__name__} is not an inceptionkit network (build it with create_model)")
+        raise BadValue(f"{type(model).__name__} is not an inceptionkit network (build it with create_model)")
     cfg = getattr(model, "pretrained_cfg", None) or {}
     meta = {
         "model": config.name,
@@ -390,6 +392,6 @@ def open_weights(spec: str | os.PathLike, **kwargs) -> nn.Module:
     if name in list_models():
         return create_model(name, weights=tag or "DEFAULT", **kwargs)
     if _looks_like_path(text):
-        raise FileNotFoundError(f"{text}: no such run folder or weights file")
-    raise ValueError(f"{text!r} is neither a file, a run folder nor NAME[:SOURCE] of a registered network "
+        raise MissingFile(f"{text}: no such run folder or weights file")
+    raise BadValue(f"{text!r} is neither a file, a run folder nor NAME[:SOURCE] of a registered network "
                      f"(e.g. inception_v3:torchvision)")

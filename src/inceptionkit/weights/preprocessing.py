@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from ..errors import BadValue
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
@@ -40,22 +42,22 @@ class Preprocessing:
         object.__setattr__(self, "value_range", tuple(float(v) for v in self.value_range))
         channels = self.input_size[0]
         if len(self.input_size) != 3 or channels not in (1, 3) or min(self.input_size[1:]) < 1:
-            raise ValueError(f"input_size must be (C, H, W) with C 1 or 3, got {self.input_size}")
+            raise BadValue(f"input_size must be (C, H, W) with C 1 or 3, got {self.input_size}")
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+            raise BadValue(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
         if self.colour not in ("RGB", "BGR", "L") or (self.colour == "L") != (channels == 1):
-            raise ValueError(f"colour {self.colour!r} does not fit {channels} input channel(s): use RGB or BGR "
+            raise BadValue(f"colour {self.colour!r} does not fit {channels} input channel(s): use RGB or BGR "
                              f"for 3, L for 1")
         if len(self.mean) != channels or len(self.std) != channels or min(self.std) <= 0:
-            raise ValueError(f"mean and std need {channels} value(s) each, std positive; got {self.mean}, {self.std}")
+            raise BadValue(f"mean and std need {channels} value(s) each, std positive; got {self.mean}, {self.std}")
         if self.resize < min(self.input_size[1:]):
-            raise ValueError(f"resize {self.resize} is smaller than the {self.input_size[1]}x{self.input_size[2]} crop")
+            raise BadValue(f"resize {self.resize} is smaller than the {self.input_size[1]}x{self.input_size[2]} crop")
 
     @classmethod
     def from_crop_pct(cls, input_size, crop_pct: float, **fields) -> Preprocessing:
         """timm's convention: the shorter side is resized to ``floor(H / crop_pct)`` before the crop."""
         if not 0 < crop_pct <= 1:
-            raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+            raise BadValue(f"crop_pct must be in (0, 1], got {crop_pct}")
         return cls(input_size=input_size, resize=math.floor(input_size[1] / crop_pct), **fields)
 
     @property

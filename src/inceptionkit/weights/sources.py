@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from ..errors import BadValue
 from .preprocessing import Preprocessing
 
 INCEPTION_MEAN = (0.5, 0.5, 0.5)  # TF-slim's [-1, 1] input
@@ -55,7 +56,7 @@ DEFAULTS: dict[str, str] = {}  # network -> tag of its default weights
 
 def add(source: WeightSource, default: bool = False) -> WeightSource:
     if source.key in SOURCES:
-        raise ValueError(f"weight source {source.key} is declared twice")
+        raise BadValue(f"weight source {source.key} is declared twice")
     SOURCES[source.key] = source
     if default:
         DEFAULTS[source.model] = source.tag
@@ -66,7 +67,7 @@ def get_source(model: str, tag: str = "DEFAULT") -> WeightSource:
     """The entry for ``model``'s weights ``tag``; an error lists what exists."""
     if tag == "DEFAULT":
         if model not in DEFAULTS:
-            raise ValueError(f"no published weights for {model!r}; networks with weights: "
+            raise BadValue(f"no published weights for {model!r}; networks with weights: "
                              f"{', '.join(sorted(DEFAULTS))}")
         tag = DEFAULTS[model]
     key = f"{model}:{tag}"
@@ -75,8 +76,8 @@ def get_source(model: str, tag: str = "DEFAULT") -> WeightSource:
         if mine:
             close = difflib.get_close_matches(tag, mine, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"{model} has no weights {tag!r}{hint} (it has: {', '.join(mine)})")
-        raise ValueError(f"no published weights for {model!r}; networks with weights: {', '.join(sorted(DEFAULTS))}")
+            raise BadValue(f"{model} has no weights {tag!r}{hint} (it has: {', '.join(mine)})")
+        raise BadValue(f"no published weights for {model!r}; networks with weights: {', '.join(sorted(DEFAULTS))}")
     return SOURCES[key]
 
 
