@@ -4,7 +4,7 @@ renders none. Prints both runs' seconds, the pictures each made and found, and t
 The network is the tour's (googlenet_cifar at width 0.25, random weights), on the embedded digits,
 with the tour's site settings and layers:
 
-    python bench/microscope.py [--channels 2] [--steps 128]
+    python bench/microscope.py [--per-branch 2] [--steps 128]
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from inceptionkit.tour import MODEL, TourSettings
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--channels", type=int, default=2, help="channels per branch")
+    parser.add_argument("--per-branch", type=int, default=2, help="channels shown per branch")
     parser.add_argument("--steps", type=int, default=128, help="feature visualization steps")
     args = parser.parse_args()
     tour = TourSettings()
-    settings = replace(tour.site, channels=args.channels, steps=args.steps)
+    settings = replace(tour.site, channels=args.per_branch, steps=args.steps)
     torch.manual_seed(0)
     model = inceptionkit.create_model(MODEL, **tour.model_kwargs()).eval()
     work = Path(tempfile.mkdtemp(prefix="microscope-bench-"))

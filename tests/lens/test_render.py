@@ -10,13 +10,24 @@ def smoothed(trace: torch.Tensor, window: int = 8) -> torch.Tensor:
     return trace.mean(1).unfold(0, window, window).mean(1)
 
 
-def test_the_objective_rises_fivefold(digits_net):
-    result = render(digits_net, obj.channel("inception4a", 3), steps=48, seed=0)
-    start, end = result.trace[0].item(), result.trace[-1].item()
-    assert end >= 5 * max(start, 1e-3), (start, end)
+def test_the_objective_rises_for_every_channel_and_doubles_for_most(digits_net):
+    """48 steps on each of inception4a's first 8 channels: every objective ends higher than it started, at
+    least half end twice as high (how far a channel climbs depends on its start and on the training)."""
+    result = render(digits_net, obj.channel("inception4a", range(8)), steps=48, seed=0)
+    start, end = result.trace[0], result.trace[-1]
+    assert (end > start).all(), (start, end)
+    assert (end >= 2 * start.clamp_min(1e-3)).sum() >= 4, (start, end)
     windows = smoothed(result.trace)
     assert windows[-1] > windows[0] and windows[-1] >= windows.max() * 0.8
-    assert result.images.shape == (1, 3, 32, 32) and 0 <= result.images.min() and result.images.max() <= 1
+    assert result.images.shape == (8, 3, 32, 32) and 0 <= result.images.min() and result.images.max() <= 1
+
+
+def test_a_grey_rendering_has_equal_channels_and_still_rises(digits_net):
+    result = render(digits_net, obj.channel("inception4a", range(8)), steps=24, seed=0, grey=True)
+    images = result.images
+    assert images.shape == (8, 3, 32, 32) and torch.equal(images[:, 0], images[:, 1])
+    assert torch.equal(images[:, 1], images[:, 2])
+    assert (result.trace[-1] > result.trace[0]).all()
 
 
 def test_a_channel_range_gives_one_image_each_and_the_seed_fixes_them(digits_net):

@@ -31,9 +31,16 @@ def main_process() -> bool:
 DEBUG_ENV = "INCEPTIONKIT_DEBUG"
 
 
+_debug = {"on": False}  # --debug of the command being run (set by the group's callback at every call)
+
+
+def set_debug(on: bool) -> None:
+    _debug["on"] = bool(on)
+
+
 def debugging() -> bool:
     """``--debug`` given, or ``INCEPTIONKIT_DEBUG`` set to anything but empty or 0."""
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return _debug["on"] or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
 def user_errors(fn):
@@ -52,6 +59,8 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):  # typer reports its own
             raise
+        except KeyboardInterrupt:  # the long commands say what they kept themselves
+            raise interrupted("nothing was saved", "run the command again") from None
         except (UserError, OSError) as exc:
             if debugging():
                 raise

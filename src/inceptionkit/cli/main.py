@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 import typer.core
 
 from . import cost, deploy, lens, microscope, models, train, transfer, weights
-from .common import DEBUG_ENV, Command, Group, show_warnings_as_lines
+from .common import Command, Group, set_debug, show_warnings_as_lines
 
 app = typer.Typer(
     help="inceptionkit: build, count, train and look inside the Inception family of CNNs.",
@@ -32,8 +30,7 @@ for _info in app.registered_commands:
 @app.callback()
 def _options(debug: bool = typer.Option(False, "--debug", help="show the traceback of any error")) -> None:
     """inceptionkit: build, count, train and look inside the Inception family of CNNs."""
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
+    set_debug(debug)
     show_warnings_as_lines()
 
 

@@ -65,9 +65,16 @@ def retrain_cmd(
     accuracy = ", ".join(f"{what} accuracy {value:.4f}" for what, value in
                          (("validation", result.validation_accuracy), ("test", result.test_accuracy))
                          if value is not None)
-    if tuning is not None and result.extra.get("head_test_accuracy") is not None:
-        learning = ", ".join(result.extra["fine_tune"]["learning"])
-        accuracy += f" after fine-tuning {learning} (new classifier alone: {result.extra['head_test_accuracy']:.4f})"
+    if tuning is not None:
+        tuned = result.extra["fine_tune"]
+        learning = ", ".join(tuned["learning"])
+        if tuned["kept"]:
+            alone = result.extra.get("head_test_accuracy")
+            accuracy += f" after fine-tuning {learning}" + (f" (new classifier alone: {alone:.4f})" if alone else "")
+        else:
+            accuracy += (f" with the new classifier alone: fine-tuning {learning} reached validation accuracy "
+                         f"{tuned['validation_accuracy']:.4f}, below its {tuned['head_validation_accuracy']:.4f}, so "
+                         f"it was not kept (its run is in {tuned['run']})")
     written = [out / "model.safetensors", out / "report.json"] + [out / "confusion.png"] * bool(result.confusion)
     written += [out / "model.onnx"] * onnx
     console.print(f"{accuracy}; wrote {', '.join(map(str, written))}", highlight=False, soft_wrap=True)

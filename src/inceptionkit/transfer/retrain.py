@@ -167,7 +167,8 @@ def retrain(
 ) -> RetrainResult:
     """Give ``model`` (a network with weights) a new classifier for the classes of ``images`` (one
     subfolder per class), trained on cached bottlenecks (or, with ``distortions``, on distorted images'
-    bottlenecks computed each step), then optionally ``fine_tune`` its last stages. With ``out``: writes
+    bottlenecks computed each step), then optionally ``fine_tune`` its last stages, kept when it does at least
+    as well on the validation split as the new classifier alone (the report says which). With ``out``: writes
     ``model.safetensors`` (loads with :func:`inceptionkit.load`, predicts with ``inceptionkit predict``),
     ``report.json``, ``confusion.png`` (the test split's confusion matrix), ``model.onnx`` with ``onnx``
     (checked against PyTorch in ONNX Runtime) and, fine-tuning, the training run in ``fine-tune/``.
@@ -206,8 +207,14 @@ def retrain(
     if fine_tune is not None:
         out = Path(out)
         export(model, out / "model.safetensors")  # the fine-tuning run starts from these weights
-        model, extra["fine_tune"] = _fine_tune(model, image_set, out, fine_tune, distortions, seed, progress)
-        parts = features(model, ("validation", "test"))  # the fine-tuned network's own bottlenecks
+        tuned, extra["fine_tune"] = _fine_tune(model, image_set, out, fine_tune, distortions, seed, progress)
+        tuned_parts = features(tuned, ("validation", "test"))  # the fine-tuned network's own bottlenecks
+        head_val = _accuracy(head, parts["validation"])
+        tuned_val = _accuracy(tuned.fc.eval(), tuned_parts["validation"])
+        kept = tuned_val >= head_val  # fine-tuning stays only where validation says it helps
+        extra["fine_tune"].update(kept=kept, head_validation_accuracy=head_val, validation_accuracy=tuned_val)
+        if kept:
+            model, parts = tuned, tuned_parts
     result = _evaluate(model, image_set, parts, history)
     result.computed, result.reused = counts
     result.extra = extra
