@@ -29,6 +29,25 @@ def digits_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def digits_quarter_run(tmp_path_factory, worker_id):
+    """A run folder: googlenet_cifar at quarter width trained 6 epochs on 16x16 digits (the training tests'
+    accuracy and the int8 tests' network). Trained once for all of xdist's workers: the first to ask
+    trains it under a file lock, the others wait for it and read it."""
+    from filelock import FileLock
+
+    from inceptionkit.train import TrainConfig, fit
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if worker_id != "master" else root
+    run = root / "digits-quarter"
+    with FileLock(str(root / "digits-quarter.lock")):
+        if not (run / "metrics.json").exists():
+            fit(TrainConfig(model="googlenet_cifar", model_kwargs={"width": 0.25}, input_size=(3, 16, 16), epochs=6,
+                            progress=False, out=str(run)))
+    return run
+
+
+@pytest.fixture(scope="session")
 def digits_net(digits_run):
     """The network of :func:`digits_run`, in eval mode, one for the session (tests leave it as it is)."""
     from inceptionkit.weights import load

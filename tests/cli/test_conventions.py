@@ -64,7 +64,8 @@ def test_an_old_spelling_still_runs_and_says_what_to_write(digits_run, tmp_path)
     result = invoke("activations", tmp_path / "red.png", "--model", digits_run, "--layer", "inception3a",
                     "--output", tmp_path / "grid.png")
     assert result.exit_code == 0, result.output
-    assert "note: `activations --model" in result.output and "the old spelling goes in the next release" in result.output
+    assert "note: `activations --model" in result.output
+    assert "the old spelling goes in the next release" in result.output
     assert (tmp_path / "grid.png").stat().st_size > 0
 
 
@@ -122,6 +123,11 @@ def test_random_weights_are_a_baseline_with_a_warning(tmp_path):
     by_tag = invoke("activations", "googlenet_cifar:none", tmp_path / "blue.png", "--layer", "inception3a", "-o",
                     tmp_path / "grid2.png")
     assert by_tag.exit_code == 0 and "random weights" in by_tag.output
+    trained = invoke("train", "googlenet_cifar", "--weights", "random", "--width", "0.125", "--input", "3x16x16",
+                     "--epochs", "1", "--max-steps", "1", "--batch-size", "16", "--quiet", "-o", tmp_path / "run")
+    assert trained.exit_code == 0, trained.output
+    assert "warning: googlenet_cifar from random weights: a baseline" in trained.output
+    assert '"weights": null' in (tmp_path / "run" / "config.json").read_text()  # trained as from scratch
 
 
 def test_an_image_of_a_few_pixels_is_named_in_a_warning(digits_run, tmp_path):

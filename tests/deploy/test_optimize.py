@@ -15,7 +15,6 @@ from inceptionkit import create_model, hardware, list_models
 from inceptionkit.deploy import optimize
 from inceptionkit.deploy.chunks import InChunks, high_resolution_stages
 from inceptionkit.deploy.fuse import FusedConcat, fold_batchnorm, fold_residual_scales, fuse_sibling_convs
-from inceptionkit.train import TrainConfig, fit
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -194,11 +193,9 @@ def test_bf16_where_the_cpu_has_it_stays_close():
 
 
 @pytest.fixture(scope="module")
-def digits_network(tmp_path_factory):
+def digits_network(digits_quarter_run):
     """googlenet_cifar (quarter width) trained on 16x16 digits for 6 epochs, and its test images."""
-    run = tmp_path_factory.mktemp("run") / "digits"
-    fit(TrainConfig(model="googlenet_cifar", model_kwargs={"width": 0.25}, input_size=(3, 16, 16), epochs=6,
-                    progress=False, out=str(run)))
+    run = digits_quarter_run
     from inceptionkit.data import load_data
     from inceptionkit.weights.load import preprocessing_of
 
