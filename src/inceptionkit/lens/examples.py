@@ -205,17 +205,18 @@ def _image(dataset, index: int, mean: torch.Tensor, std: torch.Tensor) -> torch.
 
 
 def _outlined(image: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """``image`` (C x H x W) scaled up by a whole factor to about :data:`CONTEXT_SIDE`, in colour, with a
-    2-pixel orange outline just outside ``box``."""
+    """``image`` (C x H x W) scaled up by a whole factor to about :data:`CONTEXT_SIDE`, in colour, with an
+    orange outline (as thick as one input pixel, at least 2) just outside ``box``."""
     scale = max(1, round(CONTEXT_SIDE / max(image.shape[-2:])))
+    t = max(2, scale)
     big = torch.nn.functional.interpolate(image[None], scale_factor=scale, mode="nearest")[0]
     big = big.expand(3, -1, -1).clone() if big.shape[0] == 1 else big.clone()
     top, left, height, width = (v * scale for v in box)
     bottom, right = top + height, left + width
     colour = torch.tensor(OUTLINE).reshape(3, 1, 1)
     h, w = big.shape[-2:]
-    for r0, r1, c0, c1 in ((top - 2, top, left - 2, right + 2), (bottom, bottom + 2, left - 2, right + 2),
-                           (top - 2, bottom + 2, left - 2, left), (top - 2, bottom + 2, right, right + 2)):
+    for r0, r1, c0, c1 in ((top - t, top, left - t, right + t), (bottom, bottom + t, left - t, right + t),
+                           (top - t, bottom + t, left - t, left), (top - t, bottom + t, right, right + t)):
         r0, r1, c0, c1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
         if r0 < r1 and c0 < c1:
             big[:, r0:r1, c0:c1] = colour

@@ -220,7 +220,9 @@ class _Builder:
                 crops = example_crops(self.pool, by_channel, self.data.mean, self.data.std)
                 for c, examples in by_channel.items():
                     scores = " ".join(f"{e.score:.3g}" for e in examples)
-                    sheet = image_sheet(torch.stack(crops[c]), cols=len(crops[c]), min_side=48)
+                    whole = crops[c][0].shape[-1] >= 2 * examples[0].box[3]  # whole images, the view outlined
+                    cols = min(3, len(crops[c])) if whole else len(crops[c])  # large enough to see the outline
+                    sheet = image_sheet(torch.stack(crops[c]), cols=cols, min_side=48)
                     self.store.save_image(paths[layer][c], sheet, text={"scores": scores})
         return paths
 
