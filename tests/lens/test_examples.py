@@ -108,3 +108,22 @@ def test_on_a_trained_network_the_best_digit_scores_above_the_rest(digits_net):
     found = top_examples(digits_net, data, "inception4a", [0, 1], k=4)
     assert all(len(v) == 4 and v[0].score >= v[-1].score for v in found.values())
     assert all(1 <= e.box[2] <= 32 for v in found.values() for e in v)
+
+
+def test_examples_of_an_early_layer_are_whole_images_with_the_units_view_outlined():
+    from inceptionkit.lens.examples import CONTEXT_SIDE, OUTLINE, Example, example_crops
+
+    images = torch.zeros(2, 1, 32, 32)
+    images[1, :, 10:17, 4:11] = 1.0  # the 7x7 patch the unit saw
+    dataset = [(image, 0) for image in images]
+    found = {5: [Example(1, 2.0, (10, 4, 7, 7))]}
+    whole = example_crops(dataset, found, [0.0], [1.0])[5][0]
+    scale = round(CONTEXT_SIDE / 32)
+    assert whole.shape == (3, 32 * scale, 32 * scale)
+    assert torch.equal(whole[:, 10 * scale:17 * scale, 4 * scale:11 * scale], torch.ones(3, 7 * scale, 7 * scale))
+    orange = torch.tensor(OUTLINE)
+    assert torch.equal(whole[:, 10 * scale - 1, 4 * scale], orange)  # just above the box
+    assert torch.equal(whole[:, 17 * scale, 11 * scale], orange)  # just below and right of it
+    assert whole[:, 0, 0].sum() == 0  # the rest of the image as it was
+    crop = example_crops(dataset, found, [0.0], [1.0], context="never")[5][0]
+    assert torch.equal(crop, torch.ones(1, 7, 7))  # the patch alone

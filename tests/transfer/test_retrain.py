@@ -277,3 +277,26 @@ def test_the_command_fine_tunes_with_distortions_and_exports_onnx(tmp_path):
     assert nothing.exit_code == 2 and "say what to write" in nothing.output
     wrong = CliRunner().invoke(app, ["export", str(out / "model.safetensors"), "--onnx", str(tmp_path / "x.pb")])
     assert wrong.exit_code == 2 and "end in .onnx" in wrong.output
+
+
+def test_the_head_trains_on_all_cached_bottlenecks_and_stops_when_validation_stops_improving():
+    """Two well-separated classes, a validation split labelled the other way round: its loss is lowest at
+    the first check, training stops PATIENCE steps later and keeps the best weights, and the progress it
+    reports ends at the whole count."""
+    from inceptionkit.transfer.bottlenecks import Bottlenecks
+    from inceptionkit.transfer.retrain import PATIENCE, train_head
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 2
+    features = torch.randn(60, 32, generator=generator) + 3 * labels[:, None].float()
+    noisy = torch.randn(20, 32, generator=generator) + 3 * (torch.arange(20) % 2)[:, None].float()
+    noisy_labels = 1 - torch.arange(20) % 2  # every validation label wrong: its loss only rises
+    seen = []
+    head, history = train_head(Bottlenecks(features, labels, 60, 0), Bottlenecks(noisy, noisy_labels, 20, 0), 2,
+                               progress=lambda done, total: seen.append((done, total)))
+    steps = history[-1]["step"]
+    best = min(history, key=lambda row: row["validation_loss"])["step"]
+    assert steps < 1000 and steps - best >= PATIENCE, (steps, best)
+    assert seen[-1] == (1000, 1000)  # the bar closes
+    with torch.no_grad():
+        assert (head(features).argmax(1) == labels).float().mean() >= 0.95  # the weights of the first check

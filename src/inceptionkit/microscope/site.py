@@ -121,6 +121,7 @@ def chosen_channels(total: int, groups: list[Branch], per_group: int) -> list[tu
     return [(None, list(range(min(per_group, total))))]
 
 
+EXAMPLES_LAYOUT = 2  # part of the examples' key: raised when the way a strip is drawn changes
 DEPENDS = {  # the settings each kind of picture is made with (and so keyed by)
     "visualization": ("steps", "size", "param", "lr", "seed"),
     "examples": ("k", "max_images", "seed"),
@@ -177,6 +178,8 @@ class _Builder:
         depends = {key: settings[key] for key in DEPENDS[kind]}
         if kind == "visualization" and self.grey:
             depends["grey"] = True
+        if kind == "examples":
+            depends["layout"] = EXAMPLES_LAYOUT
         return self.store.path(kind, *what, depends, suffix=suffix)
 
     def src(self, path: Path, page: Path) -> str:
