@@ -113,6 +113,14 @@ def test_choose_takes_the_fastest_of_the_accurate():
     int8 = [Candidate("a", 300.0, 0.2, top1_agreement=0.90), Candidate("b", 200.0, 0.1, top1_agreement=0.99),
             Candidate("c", 250.0, 0.1, top1_agreement=0.975)]
     assert choose(int8, "int8").plan == "c"  # within 0.02 of the most faithful int8 plan
+    # on 64 images of near-ties (random weights) 0.66 and 0.75 agreement are within the sample's noise
+    # (two standard errors: 0.108), so the faster plan is as accurate as far as 64 images can tell
+    few = [Candidate("torch", 18.0, 0.3, top1_agreement=0.75, agreement_images=64),
+           Candidate("onnxruntime", 20.4, 0.3, top1_agreement=0.66, agreement_images=64)]
+    assert choose(few, "int8").plan == "onnxruntime"
+    many = [Candidate("torch", 18.0, 0.3, top1_agreement=0.75, agreement_images=4096),
+            Candidate("onnxruntime", 20.4, 0.3, top1_agreement=0.66, agreement_images=4096)]
+    assert choose(many, "int8").plan == "torch"  # on 4096 images the gap is the plan's
     with pytest.raises(RuntimeError, match="no way to run this network in fp32"):
         choose([Candidate("a", 1.0, 0.5)], "fp32")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import statistics
 import time
@@ -25,8 +26,12 @@ from ..files import atomic_write_bytes
 
 #: how far a candidate may be from the original network and still be chosen: the largest logit
 #: difference relative to the largest logit (fp32, bf16), or how much less often than the most
-#: accurate int8 candidate it keeps the original's top-1 class (int8)
+#: accurate int8 candidate it keeps the original's top-1 class (int8; or, measured on few images,
+#: two standard errors of that share, below which a difference is the sample's and not the plan's)
 ACCURACY = {"fp32": 1e-3, "bf16": 0.05, "int8": 0.02}
+
+
+RULES = 2  # part of every decision's key: raised when the plans or the way one is chosen change
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Candidate:
     images_per_s: float
     max_rel_diff: float
     top1_agreement: float | None = None
+    agreement_images: int = 0  # calibration images the top-1 agreement was measured on
     accurate: bool = True
     chosen: bool = False
     build_s: float = 0.0  # building it and its first call (a compiled library is built there)
@@ -101,9 +107,11 @@ def choose(candidates: list[Candidate], dtype: str) -> Candidate:
         raise RuntimeError(f"no way to run this network in {dtype} worked here: "
                            + "; ".join(f"{c.plan}: {c.error}" for c in candidates))
     if dtype == "int8":
-        best = max(c.top1_agreement or 0.0 for c in ran)
+        faithful = max(ran, key=lambda c: c.top1_agreement or 0.0)
+        best, images = faithful.top1_agreement or 0.0, faithful.agreement_images
+        noise = 2 * math.sqrt(best * (1 - best) / images) if images else 0.0
         for c in candidates:
-            c.accurate = c.error is None and (c.top1_agreement or 0.0) >= best - ACCURACY["int8"]
+            c.accurate = c.error is None and (c.top1_agreement or 0.0) >= best - max(ACCURACY["int8"], noise)
     else:
         for c in candidates:
             c.accurate = c.error is None and c.max_rel_diff <= ACCURACY[dtype]
@@ -126,7 +134,7 @@ def cache_key(**about) -> str:
     """A short hash of what a decision depends on: the network's identity and the request (given),
     this machine's hardware record, PyTorch's thread count and the libraries' versions."""
     about |= {"hardware": hardware.current().key(), "threads": torch.get_num_threads(),
-              "versions": hardware.versions()}
+              "versions": hardware.versions(), "rules": RULES}
     return hashlib.sha256(json.dumps(about, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 

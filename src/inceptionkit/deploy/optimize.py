@@ -286,6 +286,8 @@ def _evaluate(model: nn.Module, optimized: InferenceModel, x: torch.Tensor, batc
             expected = torch.cat([model(b.to(param.device, param.dtype)).float().cpu() for b in parts])
             got = torch.cat([optimized(b).float().cpu() for b in parts])
             into.top1_agreement = compare_logits(got, expected)[1]
+            if hasattr(into, "agreement_images"):
+                into.agreement_images = len(got)
 
 
 def _native_bf16(device: torch.device) -> bool:
