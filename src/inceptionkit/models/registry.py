@@ -92,6 +92,11 @@ def model_config(name: str) -> ModelConfig:
 RANDOM_WEIGHTS = ("random", "none")  # what a user types for no weights at all
 
 
+def asks_for_no_weights(weights) -> bool:
+    """``weights`` is "random" or "none" (any case): an untrained baseline, not a source of weights."""
+    return weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS
+
+
 def create_model(
     name: str,
     weights: str | None = None,
@@ -112,7 +117,7 @@ def create_model(
     """
     if out_indices is not None and not features_only:
         raise BadValue("out_indices chooses the maps of a features_only=True model; pass features_only=True")
-    if weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS:
+    if asks_for_no_weights(weights):
         warnings.warn(f"{name} with random weights: a baseline to compare trained weights against",
                       RandomWeightsWarning, stacklevel=2)
         weights = None

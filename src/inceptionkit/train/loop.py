@@ -32,7 +32,7 @@ from ..data.seeding import EpochSampler, SeededItems
 from ..errors import BadValue, RandomWeightsWarning
 from ..files import atomic_write_text, check_output
 from ..models import create_model, model_config
-from ..models.registry import RANDOM_WEIGHTS
+from ..models.registry import asks_for_no_weights
 from ..weights.preprocessing import Preprocessing
 from . import distributed
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -309,7 +309,7 @@ def resolve(config: TrainConfig, info: distributed.DistInfo,
     resumed = None
     if resume is None:
         weights = config.weights
-        if weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS:
+        if asks_for_no_weights(weights):
             warnings.warn(f"{config.model} from random weights: a baseline to compare trained weights against",
                           RandomWeightsWarning, stacklevel=3)
             weights = None

@@ -132,7 +132,7 @@ def _accuracy_and_loss(head: nn.Module, data: Bottlenecks) -> tuple[float, float
 
 @torch.no_grad()
 def _accuracy(head: nn.Module, data: Bottlenecks) -> float:
-    return (head(data.features).argmax(1) == data.labels).float().mean().item()
+    return _accuracy_and_loss(head, data)[0]
 
 
 @dataclass(frozen=True)
