@@ -60,7 +60,7 @@ def test_auto_keeps_the_fastest_accurate_plan_and_a_second_call_reuses_it(tmp_pa
     assert [c.plan for c in second.optimization.candidates if c.chosen] == [chosen.plan]
     assert second_s < first_s / 10
     if "aot" in chosen.plan:  # the compiled library is loaded from the cache, not built again
-        assert second.run.compiled.loaded == 1
+        assert second.runner.compiled.loaded == 1
     with torch.no_grad():
         assert torch.allclose(second(x), first(x), rtol=1e-5, atol=1e-5)
         assert rel(second(x), model(x)) <= 1e-4

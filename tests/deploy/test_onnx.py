@@ -9,7 +9,7 @@ import torch
 
 from inceptionkit import create_model
 from inceptionkit.deploy import ExportMismatch, export_onnx, read_onnx_meta, session
-from inceptionkit.weights.load import preprocessing_of
+from inceptionkit.weights.preprocessing import preprocessing_of
 
 # a sample that takes ~15 s on 2 cores: BN-Inception's odd sizes,
 # and a one-channel teaching network with a hidden layer in its head (test_optimize exports googlenet

@@ -97,7 +97,7 @@ def test_optimize_matches_the_original_and_leaves_it_untouched(name):
     assert fast.optimization.folded_batchnorms > 0 and fast.optimization.merged_convs == MERGED[name]
     stages = [s for s in HIGH_RESOLUTION[name] if s in model.trunk]  # torchvision's googlenet has no LRN
     assert fast.optimization.chunk == 2 and fast.optimization.chunked_stages == len(stages)
-    chunked = next(m for m in fast.run.module.modules() if isinstance(m, InChunks))
+    chunked = next(m for m in fast.runner.module.modules() if isinstance(m, InChunks))
     passes = []
     chunked.body.register_forward_hook(lambda module, inputs, out: passes.append(len(out)))
     x = torch.randn(3, *model.pretrained_cfg["input_size"])
@@ -124,7 +124,7 @@ def test_compiled_ahead_of_time_matches_the_original_at_each_batch_size():
     with torch.no_grad():
         assert rel(fast(x), model(x)) <= 1e-4
         assert rel(fast(x.contiguous(memory_format=torch.channels_last)), model(x)) <= 1e-4
-    built = fast.run.compiled.built
+    built = fast.runner.compiled.built
     assert sorted(shape[0] for shape, _, _ in built) == [1, 4]  # one library per batch size, reused
 
 
@@ -138,11 +138,11 @@ def test_int8_runs_the_high_resolution_stages_in_chunks_as_a_graph_of_their_own(
     print(f"googlenet int8 in chunks: max relative difference {report.max_rel_diff:.4f}, "
           f"top-1 agreement {report.top1_agreement:.2f}")
     assert report.chunk == 2 and report.chunked_stages == len(high_resolution_stages(model)) == 8
-    early, rest = fast.run.compiled
+    early, rest = fast.runner.compiled
     assert sorted(early.built) == [((2, 3, 224, 224), torch.float32, torch.device("cpu"))]
     # the early stages end at maxpool3: 480 channels at 14x14 (224 / 16, ceil-mode pools all the way),
-    # handed over in uint8 where the last early operation runs in int8 (maxpool3, now that whole
-    # Inception modules stay int8), in fp32 where it does not
+    # handed over in uint8 where the last early operation runs in int8 (maxpool3, between two int8
+    # Inception modules), in fp32 where it does not
     ((shape, dtype, device),) = rest.built
     assert shape == (4, 480, 14, 14) and dtype in (torch.uint8, torch.float32) and device.type == "cpu"
     assert report.max_rel_diff <= 0.05
@@ -197,7 +197,7 @@ def digits_network(digits_quarter_run):
     """googlenet_cifar (quarter width) trained on 16x16 digits for 6 epochs, and its test images."""
     run = digits_quarter_run
     from inceptionkit.data import load_data
-    from inceptionkit.weights.load import preprocessing_of
+    from inceptionkit.weights.preprocessing import preprocessing_of
 
     model = inceptionkit.load(run).eval()
     prep = preprocessing_of(model)

@@ -9,7 +9,7 @@ from sklearn.datasets import load_sample_image
 from inceptionkit.lens.activations import activations
 from inceptionkit.lens.dream import dream, dream_zoom, guided
 from inceptionkit.lens.render import model_input
-from inceptionkit.weights.load import preprocessing_of
+from inceptionkit.weights.preprocessing import preprocessing_of
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from inceptionkit.cli.main import app
 from inceptionkit.data import load_data
 from inceptionkit.microscope import SiteSettings
 from inceptionkit.weights import load
-from inceptionkit.weights.load import preprocessing_of
+from inceptionkit.weights.preprocessing import preprocessing_of
 
 SMALL = tour.TourSettings(epochs=2, site=SiteSettings(
     channels=1, steps=8, k=3, images=2, dream_side=64, dream_octaves=2, dream_steps=2, dream_frames=2))

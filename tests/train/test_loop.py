@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from inceptionkit.cli.main import app
 from inceptionkit.train import TrainConfig, TrainingDiverged, fit
 from inceptionkit.train import loop as loop_module
-from inceptionkit.train.checkpoint import load_checkpoint
+from inceptionkit.runs import load_checkpoint
 
 
 def small(out, **overrides) -> TrainConfig:

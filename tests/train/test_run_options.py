@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from inceptionkit.cli.main import app
 from inceptionkit.train import TrainConfig, fit
-from inceptionkit.train.checkpoint import load_checkpoint
+from inceptionkit.runs import load_checkpoint
 
 from .test_loop import small
 

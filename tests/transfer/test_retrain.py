@@ -17,7 +17,8 @@ from inceptionkit.transfer.bottlenecks import bottlenecks
 from inceptionkit.transfer.distort import Distortions
 from inceptionkit.transfer.images import scan_images, split_of
 from inceptionkit.transfer.retrain import FineTune, retrain
-from inceptionkit.weights.load import attach, default_preprocessing, preprocessing_of
+from inceptionkit.weights.preprocessing import default_preprocessing, preprocessing_of
+from inceptionkit.weights.load import attach
 
 
 def write_digits(root, digits, limit=None, side=16):
@@ -186,7 +187,7 @@ def test_fine_tuning_trains_only_the_last_stages_and_is_kept_only_where_validati
         digit_folders, trained_backbone, tmp_path):
     import copy
 
-    from inceptionkit.train.checkpoint import load_checkpoint
+    from inceptionkit.runs import load_checkpoint
 
     model = copy.deepcopy(trained_backbone)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -122,7 +122,7 @@ def test_a_run_loads_into_the_network_it_names(run):
 
 def test_a_run_records_the_preprocessing_it_trained_with(run):
     """The digits are normalised with googlenet_cifar's CIFAR statistics and resized whole to 16x16."""
-    from inceptionkit.train.checkpoint import load_checkpoint
+    from inceptionkit.runs import load_checkpoint
 
     meta = load_checkpoint(run, "best", load_state=False).meta
     assert meta["preprocessing"]["input_size"] == [3, 16, 16] and meta["preprocessing"]["resize"] == 16

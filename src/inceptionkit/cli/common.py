@@ -306,7 +306,8 @@ def build_for_size(name: str, size: tuple[int, int, int] | None, kwargs: dict, d
     """
     import torch
 
-    from ..models import create_model, model_config
+    from ..factory import create_model
+    from ..models import model_config
 
     default = model_config(name).input_size
     size = size or (kwargs.get("in_chans", default[0]), *default[1:])
@@ -349,7 +350,7 @@ WEIGHTS_HELP = ("for a network NAME: a source (torchvision, timm, DEFAULT), a we
 
 def network_with_weights(model: str, weights: str | None):
     """The network a ``MODEL [--weights]`` command (lens, retrain) works on, with its weights, in eval mode."""
-    from ..models import create_model
+    from ..factory import create_model
     from ..weights.load import open_weights
 
     net = open_weights(model) if weights is None else create_model(model, weights=weights)

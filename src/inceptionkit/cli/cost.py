@@ -152,7 +152,8 @@ def table_cmd(
 
     from ..cost import network_table, table1
     from ..cost.table1 import stage_table
-    from ..models import create_model, model_config
+    from ..factory import create_model
+    from ..models import model_config
     from ..probe import dims
 
     if name is None and (variant is not None or width is not None):

@@ -111,7 +111,7 @@ def examples_cmd(
     from ..data import load_data
     from ..lens import image_sheet
     from ..lens.examples import example_crops, top_examples
-    from ..weights.load import preprocessing_of
+    from ..weights.preprocessing import preprocessing_of
 
     _output(output)
     picked = _parse_channels(channels)
@@ -163,7 +163,7 @@ def dream_cmd(
     from torchvision.transforms.functional import to_pil_image
 
     from ..lens.dream import dream, dream_zoom, load_picture
-    from ..weights.load import preprocessing_of
+    from ..weights.preprocessing import preprocessing_of
 
     if frames > 1 and output.suffix.lower() != ".gif":
         raise BadValue(f"--frames {frames} makes an animation: write a .gif, not {output.name}")

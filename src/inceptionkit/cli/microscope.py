@@ -73,6 +73,7 @@ def tour_cmd(
     from dataclasses import replace
 
     from .. import tour
+    from ..runs import read_metrics
     from .cost import _print_comparison
     from .models import print_summary
     from .train import _Console
@@ -89,7 +90,7 @@ def tour_cmd(
     console.rule("2/4 why 1x1 reductions: GoogLeNet's inception (3a)")
     _print_comparison(tour.comparison(), as_json=False)
     console.rule(f"3/4 training on the embedded digits, {settings.epochs} epochs")
-    trained = (out / "run" / "metrics.json").exists()
+    trained = read_metrics(out / "run") is not None
     try:
         with _Console() as report:
             metrics = tour.train(settings, out, report)

@@ -28,7 +28,8 @@ def list_cmd() -> None:
     import torch
     from rich.table import Table
 
-    from ..models import create_model, list_models, model_config
+    from ..factory import create_model
+    from ..models import list_models, model_config
 
     def counts(name: str) -> tuple[int, int | None]:
         """Params without and with the aux heads (None: the network has none), from one meta build."""

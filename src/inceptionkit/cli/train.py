@@ -116,6 +116,7 @@ def train_cmd(
     With --resume the run keeps its settings: only --epochs, --data (the same classes, moved),
     --device, --workers, --download and --quiet may change; other options given must match the run.
     """
+    from ..runs import has_checkpoint
     from ..train import TrainConfig, TrainingDiverged, fit
 
     if model is None and resume is None:
@@ -138,7 +139,7 @@ def train_cmd(
             metrics = fit(config, resume=resume, report=report)
     except KeyboardInterrupt:
         run = report.run_dir or resume
-        if run is not None and (Path(run) / "last.json").exists():
+        if run is not None and has_checkpoint(run):
             raise interrupted(f"the last finished epoch is kept in {run}",
                               f"`inceptionkit train --resume {run}` continues it") from None
         raise interrupted("no epoch had finished, so nothing was kept", "run the command again") from None
@@ -176,8 +177,8 @@ def eval_cmd(
     from torch.utils.data import DataLoader
 
     from ..data import data_location
+    from ..runs import read_meta
     from ..train import TrainConfig, evaluate
-    from ..train.checkpoint import read_meta
     from ..train.precision import resolve_amp
     from ..train.resume import latest_data, load_run_data
     from ..weights import load

@@ -110,7 +110,7 @@ def export_cmd(
         console.print(f"wrote {output}: {about}", highlight=False, soft_wrap=True)
     if onnx is not None and int8:
         from ..deploy.quantize import export_onnx_int8, load_calibration
-        from ..weights.load import preprocessing_of
+        from ..weights.preprocessing import preprocessing_of
 
         batches = load_calibration(calibrate, preprocessing_of(model), calibration_images)
         check = export_onnx_int8(model, onnx, batches)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import BadValue
+from ..models import build_model, list_models, model_config
 from ..models.blocks import Branch, conv_branch
 from ..models.googlenet import InceptionModule, NaiveInception
 from ..probe import dims
@@ -195,13 +196,11 @@ class NetworkRow:
 
 def network_table(names: Sequence[str] | None = None) -> list[NetworkRow]:
     """Parameters (no aux heads), multiply-adds at the default input and depth of each network."""
-    from ..models import create_model, list_models, model_config
-
     rows = []
     for name in names or list_models():
         size = model_config(name).input_size
         with torch.device("meta"):
-            model = create_model(name, aux_logits=False)
+            model = build_model(name, aux_logits=False)
         graph = layer_graph(model, size)
         params = sum(p.numel() for p in model.parameters())
         macs = sum(node.macs for node in graph.nodes)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import BadArgument
+from ..models import build_model
 from ..models.googlenet import GoogLeNet, InceptionModule
 from ..probe import dims
 from .counting import WEIGHTED
@@ -139,10 +140,8 @@ def table1(model: GoogLeNet | None = None, input_size: tuple[int, int, int] = (3
     printed figures are set beside the rows only for the paper variant at 224x224 with 1000 classes.
     """
     if model is None:
-        from ..models import create_model
-
         with torch.device("meta"):
-            model = create_model("googlenet", aux_logits=False)
+            model = build_model("googlenet", aux_logits=False)
     if not isinstance(model, GoogLeNet):
         raise BadArgument(f"table1 reads GoogLeNet's stages; got {type(model).__name__} (use stage_table for others)")
     graph = layer_graph(model, input_size)

@@ -1,13 +1,13 @@
 """Data sets ready for a model: the embedded digits, CIFAR-10, FER2013 and image folders.
 
 ``load_data(spec, model_config.input_size, mean=..., std=...)`` gives a :class:`DataSplits` of
-train/val/test datasets whose items are ``(normalized C x H x W tensor, int label)``.
+train/val/test datasets whose items are ``(normalized C x H x W tensor, int label)``; the keywords
+every loader shares are the fields of :class:`LoadOptions`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import BadValue
@@ -15,13 +15,15 @@ from .cifar import load_cifar10
 from .digits import load_digits_splits
 from .fer import load_fer2013
 from .folder import ImageFiles, check_image, load_folder, open_image
+from .options import LoadOptions
 from .splits import DataSplits, ImageTensors, data_splits, stratified_split
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats
+from .transforms import channel_stats
 
 __all__ = [
     "DataSplits",
     "ImageFiles",
     "ImageTensors",
+    "LoadOptions",
     "channel_stats",
     "check_image",
     "open_image",
@@ -62,41 +64,33 @@ def load_data(
     data: str | os.PathLike | None,
     input_size: tuple[int, int, int],
     *,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    augment: bool = True,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
+    options: LoadOptions | None = None,
     download: bool = False,
     crop_pct: float = 0.875,
-    interpolation: str = "bilinear",
     verify: bool = True,
+    **keywords,
 ) -> DataSplits:
     """The data set named by ``data``, sized and normalized for a model's ``input_size`` (C, H, W).
 
     ``data``: None or "digits", "cifar10[:FOLDER]", "fer2013[:FILE.csv]" or a .csv path, or a folder.
-    ``mean``/``std``: one value per channel or one for all (three are averaged for a grey model).
-    ``augment``: random shifts/flips/crops on the train split (never on val/test).
-    ``val_fraction``/``test_fraction``: the seeded stratified split where the data set has none
-    (CIFAR-10 and FER2013 bring their own test set). ``download``: fetch CIFAR-10 when absent.
-    ``crop_pct``, ``interpolation``: folders' eval resize, as in the model's config.
+    ``options``, or its fields as ``keywords`` (``mean=``, ``std=``, ``augment=``, ``seed=``,
+    ``val_fraction=``, ``test_fraction=``, ``interpolation=``): a :class:`LoadOptions`.
+    ``download``: fetch CIFAR-10 when absent. ``crop_pct``: folders' eval resize, as in the model's config.
     ``verify=False`` reads a CIFAR-10-format archive without checking the official md5 sums.
     """
-    common = {"mean": mean, "std": std, "augment": augment, "seed": seed, "val_fraction": val_fraction}
-    common["interpolation"] = interpolation
+    options = LoadOptions.of(options, **keywords)
     spec = "digits" if data is None else os.fspath(data)
     name, _, rest = spec.partition(":")
     if spec.strip().lower() == "digits":
-        return load_digits_splits(input_size, test_fraction=test_fraction, **common)
+        return load_digits_splits(input_size, options=options)
     if name.strip().lower() == "cifar10":
-        return load_cifar10(rest or None, input_size, download=download, verify=verify, **common)
+        return load_cifar10(rest or None, input_size, options=options, download=download, verify=verify)
     if name.strip().lower() == "fer2013":
-        return load_fer2013(rest or None, input_size, test_fraction=test_fraction, **common)
+        return load_fer2013(rest or None, input_size, options=options)
     path = Path(spec).expanduser()
     if spec.lower().endswith(".csv"):
-        return load_fer2013(path, input_size, test_fraction=test_fraction, **common)
+        return load_fer2013(path, input_size, options=options)
     if path.is_dir():
-        return load_folder(path, input_size, test_fraction=test_fraction, crop_pct=crop_pct, **common)
+        return load_folder(path, input_size, options=options, crop_pct=crop_pct)
     what = "is a file, not a folder" if path.exists() else "is neither a data set name nor an existing folder"
     raise BadValue(f"data {spec!r} {what}; accepted: {ACCEPTED}")

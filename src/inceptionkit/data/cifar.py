@@ -7,7 +7,6 @@ training and 10,000 test 32x32 colour images of 10 classes, read with torchvisio
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -15,14 +14,9 @@ from torchvision.datasets import CIFAR10
 from torchvision.datasets.utils import extract_archive
 
 from ..errors import MissingFile, UserError
+from .options import LoadOptions
 from .splits import DataSplits, stratified_split, tensor_splits
-from .transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    RandomHorizontalFlip,
-    RandomShift,
-    check_input_size,
-)
+from .transforms import RandomHorizontalFlip, RandomShift, check_input_size
 
 
 def default_root() -> Path:
@@ -79,23 +73,21 @@ def load_cifar10(
     root: str | os.PathLike | None,
     input_size: tuple[int, int, int],
     *,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    augment: bool = True,
-    seed: int = 0,
-    val_fraction: float = 0.1,
+    options: LoadOptions | None = None,
     download: bool = False,
     verify: bool = True,
-    interpolation: str = "bilinear",
+    **keywords,
 ) -> DataSplits:
     """CIFAR-10: train minus a seeded stratified val split, and the official test batch.
 
     Train augmentation (the usual recipe): a shift of up to 4 pixels (crop 32 of the image padded
     by 4) and a horizontal flip at 32x32, then resize to the model's input. ``root`` holds the
     archive or its unpacked ``cifar-10-batches-py/``; ``verify=False`` skips the md5 check, for
-    archives in the same format that are not the official one.
+    archives in the same format that are not the official one. ``options``, or its fields as ``keywords``:
+    a :class:`LoadOptions` (its ``test_fraction`` is not used: the test set is the official one).
     """
     input_size = check_input_size(input_size)
+    options = LoadOptions.of(options, **keywords)
     root = default_root() if root in (None, "") else Path(root).expanduser()
     if root.name == CIFAR10.base_folder:
         root = root.parent
@@ -105,9 +97,8 @@ def load_cifar10(
     images = torch.cat([images, torch.from_numpy(test_set.data).permute(0, 3, 1, 2).contiguous()])
     labels = torch.tensor(list(train_set.targets) + list(test_set.targets), dtype=torch.long)
     n_train = len(train_set.targets)
-    train, val, _ = stratified_split(labels[:n_train].numpy(), val_fraction, 0.0, seed)
+    train, val, _ = stratified_split(labels[:n_train].numpy(), options.val_fraction, 0.0, options.seed)
     test = range(n_train, len(labels))
-    return tensor_splits(images, labels, (train, val, test), input_size=input_size, mean=mean, std=std,
-                         augment=augment, interpolation=interpolation,
+    return tensor_splits(images, labels, (train, val, test), input_size=input_size, options=options,
                          augmentation=[RandomShift(4, fill=0.0), RandomHorizontalFlip()],
                          classes=train_set.classes, name="cifar10")

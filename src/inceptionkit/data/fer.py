@@ -10,21 +10,15 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import BadValue, MissingFile
+from .options import LoadOptions
 from .splits import DataSplits, stratified_split, tensor_splits
-from .transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    RandomHorizontalFlip,
-    RandomShift,
-    check_input_size,
-)
+from .transforms import RandomHorizontalFlip, RandomShift, check_input_size
 
 CLASSES = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
 USAGE = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -66,22 +60,19 @@ def load_fer2013(
     path: str | os.PathLike | None,
     input_size: tuple[int, int, int],
     *,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    augment: bool = True,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    interpolation: str = "bilinear",
+    options: LoadOptions | None = None,
+    **keywords,
 ) -> DataSplits:
     """FER2013 split by ``Usage``: Training / PublicTest / PrivateTest -> train / val / test.
 
     Rows that cannot be read (a wrong pixel count, text among the numbers, an unknown emotion or
     Usage) are skipped and counted. A CSV without ``Usage`` (Kaggle's ``train.csv``) is split
     stratified by ``seed`` with the fractions. Train augmentation at 48x48: a horizontal flip and
-    a shift of up to 4 pixels (edges replicated), then resize to the model's input.
+    a shift of up to 4 pixels (edges replicated), then resize to the model's input. ``options``, or its
+    fields as ``keywords``: a :class:`LoadOptions`.
     """
     input_size = check_input_size(input_size)
+    options = LoadOptions.of(options, **keywords)
     path = default_path() if path in (None, "") else Path(path).expanduser()
     if not path.is_file():
         raise MissingFile(f"FER2013 CSV not found at {path}; get fer2013.csv from {URL}")
@@ -115,8 +106,7 @@ def load_fer2013(
         splits = np.array(splits)
         parts = [np.flatnonzero(splits == part) for part in ("train", "val", "test")]
     else:
-        parts = stratified_split(labels.numpy(), val_fraction, test_fraction, seed)
-    return tensor_splits(images, labels, parts, input_size=input_size, mean=mean, std=std, augment=augment,
-                         interpolation=interpolation,
+        parts = stratified_split(labels.numpy(), options.val_fraction, options.test_fraction, options.seed)
+    return tensor_splits(images, labels, parts, input_size=input_size, options=options,
                          augmentation=[RandomHorizontalFlip(), RandomShift(4, fill="edge")],
                          classes=CLASSES, name="fer2013", skipped_files=skipped)

@@ -20,8 +20,9 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..errors import BadValue, MissingFile, SmallImageWarning
+from .options import LoadOptions
 from .splits import DataSplits, data_splits, stratified_split
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, check_input_size, folder_transforms
+from .transforms import check_input_size, folder_transforms
 
 _PARTS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -145,21 +146,19 @@ def load_folder(
     root: str | os.PathLike,
     input_size: tuple[int, int, int],
     *,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-    augment: bool = True,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
+    options: LoadOptions | None = None,
     crop_pct: float = 0.875,
-    interpolation: str = "bilinear",
+    **keywords,
 ) -> DataSplits:
     """An image folder as train/val/test; unreadable images are skipped and listed in ``skipped_files``.
 
     Train: random crop of 35-100% of the area + horizontal flip (when ``augment``);
     val/test: resize to ``H / crop_pct``, centre crop ``H``. Two classes at least, each with a readable image.
+    ``options``, or its fields as ``keywords``: a :class:`LoadOptions`.
     """
     input_size = check_input_size(input_size)
+    options = LoadOptions.of(options, **keywords)
+    val_fraction, test_fraction, seed = options.val_fraction, options.test_fraction, options.seed
     root = Path(root).expanduser()
     if not root.is_dir():
         raise MissingFile(f"image folder {root} does not exist")
@@ -193,10 +192,12 @@ def load_folder(
 
     skipped = [(path, why) for path, why in checked.items() if why is not None]
 
-    train_tf, eval_tf = folder_transforms(input_size, mean, std, crop_pct=crop_pct, interpolation=interpolation)
+    mean, std = options.mean, options.std
+    train_tf, eval_tf = folder_transforms(input_size, mean, std, crop_pct=crop_pct,
+                                          interpolation=options.interpolation)
     mode = "L" if input_size[0] == 1 else "RGB"
     return data_splits(
-        ImageFiles(samples["train"], train_tf if augment else eval_tf, mode),
+        ImageFiles(samples["train"], train_tf if options.augment else eval_tf, mode),
         ImageFiles(samples["val"], eval_tf, mode),
         ImageFiles(samples["test"], eval_tf, mode),
         classes=classes, input_size=input_size, name=str(root), mean=mean, std=std, skipped_files=skipped,

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..errors import BadValue
+from .options import LoadOptions
 from .transforms import channel_stats, tensor_pipeline
 
 
@@ -138,16 +139,17 @@ def data_splits(train: Dataset, val: Dataset, test: Dataset, *, classes: Sequenc
 
 
 def tensor_splits(images: torch.Tensor, labels: torch.Tensor, parts: Sequence[Sequence[int]], *,
-                  input_size: tuple[int, int, int], mean: Sequence[float], std: Sequence[float], augment: bool,
-                  interpolation: str, augmentation: Sequence[nn.Module] = (), after_resize: bool = False,
-                  **meta) -> DataSplits:
+                  input_size: tuple[int, int, int], options: LoadOptions, augmentation: Sequence[nn.Module] = (),
+                  after_resize: bool = False, **meta) -> DataSplits:
     """In-memory images split by ``parts`` (train, val, test indices) as :class:`DataSplits`: resized and
-    normalized for ``input_size``; the train split is also augmented (before the resize, or after it with
-    ``after_resize``) when ``augment``. ``meta``: :func:`data_splits`' classes, name, skipped_files."""
+    normalized for ``input_size`` as ``options`` say; the train split is also augmented (before the resize,
+    or after it with ``after_resize``) when ``options.augment``. ``meta``: :func:`data_splits`' classes,
+    name, skipped_files."""
+    mean, std, interpolation = options.mean, options.std, options.interpolation
     plain = tensor_pipeline(input_size, mean, std, interpolation=interpolation)
     where = "after_resize" if after_resize else "before_resize"
     augmented = tensor_pipeline(input_size, mean, std, interpolation=interpolation, **{where: list(augmentation)})
     train, val, test = parts
-    return data_splits(ImageTensors(images, labels, train, augmented if augment else plain),
+    return data_splits(ImageTensors(images, labels, train, augmented if options.augment else plain),
                        ImageTensors(images, labels, val, plain), ImageTensors(images, labels, test, plain),
                        input_size=input_size, mean=mean, std=std, **meta)

@@ -16,10 +16,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from ..errors import BadValue
-
-# The same numbers as inceptionkit.models.registry (kept here so data does not import models).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..normalization import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (the data package's defaults)
 
 # ITU-R 601-2 luma, the weights PIL's convert("L") uses.
 _LUMA = (0.299, 0.587, 0.114)

@@ -93,9 +93,9 @@ def time_runners(runners: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: 
     for round_ in range(max_rounds):
         if round_ >= min_rounds and time.perf_counter() - started > budget:
             break
-        for name, run in runners.items():
+        for name, runner in runners.items():
             start = time.perf_counter()
-            run(x)
+            runner(x)
             seconds[name].append(time.perf_counter() - start)
     return {name: len(x) / statistics.median(values) for name, values in seconds.items()}
 

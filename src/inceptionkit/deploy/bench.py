@@ -23,7 +23,7 @@ from torch import nn
 from .. import hardware
 from ..cost.summary import summary
 from ..errors import BadValue
-from ..models import create_model
+from ..factory import create_model
 from ..weights.convert import convert
 from .onnx import onnx_proto, session
 from .optimize import optimize
@@ -40,12 +40,12 @@ OUR_KWARGS = {("googlenet", "torchvision"): {"variant": "torchvision"}}
 
 @dataclass
 class Variant:
-    """One way to run the network: who provides it, its precision, and the call."""
+    """One way to run the network: who provides it, its precision, and ``forward`` (a batch -> logits)."""
 
     name: str
     family: str  # "inceptionkit" or the peer ("torchvision", "timm", "onnxruntime")
     dtype: str
-    run: Callable[[torch.Tensor], object]
+    forward: Callable[[torch.Tensor], object]
     weights: str = ""  # whose weights it holds: the peer library's (ours hold the first peer's)
     reference: nn.Module | None = None  # the fp32 eager network computing the same function
 
@@ -128,7 +128,11 @@ def _onnx_variant(proto_model: nn.Module, example: torch.Tensor, folder: Path, l
     if calibration is not None:
         path = quantize_onnx(path, calibration, folder / f"{label}.int8.onnx")
     runtime = session(path, threads, spin=False)
-    return lambda x: runtime.run(None, {"image": x.numpy()})[0]
+
+    def onnx_forward(x: torch.Tensor):
+        return runtime.run(None, {"image": x.numpy()})[0]
+
+    return onnx_forward
 
 
 def _frozen_compile(model: nn.Module):
@@ -138,11 +142,11 @@ def _frozen_compile(model: nn.Module):
     switched on around each call, where the compilation for a new batch size happens."""
     import torch._inductor.config as inductor
 
-    run = _eager(torch.compile(model.to(memory_format=torch.channels_last), dynamic=False), True)
+    compiled = _eager(torch.compile(model.to(memory_format=torch.channels_last), dynamic=False), True)
 
     def frozen(x: torch.Tensor):
         with inductor.patch(freezing=True):
-            return run(x)
+            return compiled(x)
 
     return frozen
 
@@ -150,11 +154,11 @@ def _frozen_compile(model: nn.Module):
 def _eager(model: nn.Module, channels_last: bool = False, autocast: bool = False):
     model = model.to(memory_format=torch.channels_last) if channels_last else model
 
-    def run(x: torch.Tensor):
+    def eager_forward(x: torch.Tensor):
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
             return model(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
 
-    return run
+    return eager_forward
 
 
 def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onnxruntime"),
@@ -276,7 +280,7 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
         for variant in found:
             if progress:
                 progress(f"warm-up: {variant.name}, batch {batch}")
-            got = variant.run(x)
+            got = variant.forward(x)
             diffs[variant.name] = None
             if variant.reference is not None:
                 key = id(variant.reference)
@@ -292,7 +296,7 @@ def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tup
                 progress(f"batch {batch}: round {round_ + 1}/{rounds}")
             for variant in found:
                 start = time.perf_counter()
-                variant.run(x)
+                variant.forward(x)
                 seconds[variant.name].append(time.perf_counter() - start)
         for variant in found:
             rate = batch / statistics.median(seconds[variant.name])
@@ -318,7 +322,7 @@ def _agreements(found: list[Variant], input_size: tuple[int, int, int], batch: i
         key = id(variant.reference)
         if key not in expected:
             expected[key] = variant.reference.eval()(images).argmax(1)
-        got = torch.cat([torch.as_tensor(variant.run(chunk)).argmax(1) for chunk in images.split(batch)])
+        got = torch.cat([torch.as_tensor(variant.forward(chunk)).argmax(1) for chunk in images.split(batch)])
         shares[variant.name] = (got == expected[key]).float().mean().item()
     return shares
 

@@ -62,6 +62,10 @@ def _leading_1x1(branch: nn.Module) -> BasicConv | None:
     return first if plain else None
 
 
+# What each entry of FusedConcat.order indexes: its list of fused branches or of the others.
+FUSED, OTHER = 0, 1
+
+
 class FusedConcat(nn.Module):
     """A :class:`Concat` whose branches starting with a 1x1 convolution share one wider 1x1
     convolution: its output is split, each part continuing through the rest of its branch, and the
@@ -86,9 +90,10 @@ class FusedConcat(nn.Module):
             nn.Identity() if isinstance(branches[name], BasicConv) else nn.Sequential(*list(branches[name])[1:])
             for name in fused)
         self.others = nn.ModuleList(branch for name, branch in branches.items() if name not in fused)
-        # the original order: ("fused", index into rests) or ("other", index into others)
-        self.order = [(0, fused.index(name)) if name in fused else (1, [n for n in branches if n not in fused]
-                                                                   .index(name)) for name in branches]
+        # the original order: (FUSED, index into rests) or (OTHER, index into others)
+        unfused = [name for name in branches if name not in fused]
+        self.order = [(FUSED, fused.index(name)) if name in fused else (OTHER, unfused.index(name))
+                      for name in branches]
         self.out_chs = concat.out_chs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,7 +101,7 @@ class FusedConcat(nn.Module):
         parts = [merged.narrow(1, start, size) for start, size in zip(self.starts, self.sizes)]
         fused = [rest(part) for rest, part in zip(self.rests, parts)]
         others = [branch(x) for branch in self.others]
-        return torch.cat([fused[i] if kind == 0 else others[i] for kind, i in self.order], 1)
+        return torch.cat([fused[i] if kind == FUSED else others[i] for kind, i in self.order], 1)
 
 
 def fuse_sibling_convs(model: nn.Module) -> int:

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import BadValue
 from ..files import atomic_save, check_output
 from ..probe import probing
-from ..weights.load import preprocessing_of
+from ..weights.preprocessing import preprocessing_of
 
 META_KEY = "inceptionkit"  # metadata_props key holding the network, classes and preprocessing (JSON)
 

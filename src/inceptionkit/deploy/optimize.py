@@ -28,7 +28,7 @@ from .. import hardware
 from ..errors import BadValue
 from ..files import atomic_write_bytes
 from ..probe import probing
-from ..weights.load import network_identity, preprocessing_of
+from ..weights.preprocessing import network_identity, preprocessing_of
 from . import autotune
 from .aot import AheadOfTime
 from .autotune import Candidate, Plan
@@ -39,6 +39,7 @@ from .chunks import (
     split_quantized_graph,
 )
 from .fuse import fold_batchnorm, fold_residual_scales, fuse_sibling_convs
+from .onnx import export_onnx, session
 from .quantize import (
     calibration_batches,
     compare_logits,
@@ -88,16 +89,74 @@ class InferenceModel(nn.Module):
     """An optimized network: call it on a preprocessed batch (N x C x H x W float tensor) for logits.
     ``optimization`` says what was done; ``pretrained_cfg`` and ``preprocessing`` are the original's."""
 
-    def __init__(self, run, optimization: Optimization, source: nn.Module):
+    def __init__(self, runner, optimization: Optimization, source: nn.Module):
         super().__init__()
-        self.run = run
+        self.runner = runner  # TorchRunner, Int8Runner, ChunkedInt8Runner or OnnxRunner
         self.optimization = optimization
         self.pretrained_cfg = dict(getattr(source, "pretrained_cfg", {}) or {})
         self.preprocessing = preprocessing_of(source)
         self.config = getattr(source, "config", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(x)
+        return self.runner(x)
+
+
+@dataclass(eq=False)
+class TorchRunner:
+    """``module`` (channels_last, fp32 or bf16) in PyTorch, through ``compiled`` (its AheadOfTime
+    library) when there is one: the batch moved to ``device`` and ``dtype``, the logits in fp32."""
+
+    module: nn.Module
+    compiled: AheadOfTime | None
+    device: torch.device
+    dtype: torch.dtype
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        forward = self.module if self.compiled is None else self.compiled
+        with torch.inference_mode():
+            x = x.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+            return forward(x).float()
+
+
+@dataclass(eq=False)
+class Int8Runner:
+    """The int8 graph ``module`` run by ``compiled``, its AheadOfTime library, on the CPU."""
+
+    module: nn.Module
+    compiled: AheadOfTime
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.compiled(x.detach().float().cpu())
+
+
+@dataclass(eq=False)
+class ChunkedInt8Runner:
+    """The int8 graph cut after the high-resolution stages: ``module`` holds the two graphs and
+    ``compiled`` their AheadOfTime libraries; the first runs ``chunk`` images at a time, the second the
+    whole batch."""
+
+    module: tuple[nn.Module, nn.Module]
+    compiled: tuple[AheadOfTime, AheadOfTime]
+    chunk: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        early, rest = self.compiled
+        with torch.no_grad():
+            x = x.detach().float().cpu()
+            return rest(torch.cat([early(part) for part in x.split(self.chunk)]))
+
+
+@dataclass(eq=False)
+class OnnxRunner:
+    """An ONNX Runtime ``session`` fed the batch in fp32 on the CPU as its input ``input_name``."""
+
+    session: object  # onnxruntime.InferenceSession
+    input_name: str
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.detach().float().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(out)
 
 
 def optimize(model: nn.Module, dtype: str = "fp32", *, backend: str = "auto", fuse: bool | None = None,
@@ -203,12 +262,12 @@ def _build(model: nn.Module, plan: Plan, dtype: str, batches: list[torch.Tensor]
     if plan.chunk and dtype != "int8" and (stages := run_early_stages_in_chunks(net, plan.chunk)):
         report.chunked_stages, report.chunk = len(stages), plan.chunk
     if plan.backend == "torch" and dtype == "int8":
-        run = _torch_int8_runner(net, batches, plan.chunk, report, store)
+        runner = _torch_int8_runner(net, batches, plan.chunk, report, store)
     elif plan.backend == "torch":
-        run = _torch_runner(net, dtype, plan.compile, report, store)
+        runner = _torch_runner(net, dtype, plan.compile, report, store)
     else:
-        run = _onnx_runner(net, dtype, batches, threads, spin, check, report, store)
-    return InferenceModel(run, report, model)
+        runner = _onnx_runner(net, dtype, batches, threads, spin, check, report, store)
+    return InferenceModel(runner, report, model)
 
 
 def _autotuned(model: nn.Module, dtype: str, batches: list[torch.Tensor] | None, *, fuse, compile, chunk,
@@ -253,7 +312,7 @@ def _autotuned(model: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
                 candidate.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             candidate.build_s = time.perf_counter() - started
             candidates.append(candidate)
-        speeds = autotune.time_runners({p.name: run for p, run in built.items()}, x, budget) if built else {}
+        speeds = autotune.time_runners({p.name: built[p] for p in built}, x, budget) if built else {}
         for candidate in candidates:
             candidate.images_per_s = speeds.get(candidate.plan, 0.0)
         winner = autotune.choose(candidates, dtype)
@@ -296,42 +355,25 @@ def _native_bf16(device: torch.device) -> bool:
     return hardware.current().native_bf16
 
 
-def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimization, store: Path | None):
+def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimization,
+                  store: Path | None) -> TorchRunner:
     device = next(net.parameters()).device
     net = net.to(memory_format=torch.channels_last)
     if dtype == "bf16":
         net = net.to(torch.bfloat16)
     report.channels_last = True
-    forward = net
-    if compile:
-        forward = AheadOfTime(net, channels_last=True, store=store)
-        report.compiled = True
-    cast = torch.bfloat16 if dtype == "bf16" else torch.float32
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            x = x.to(device, cast).contiguous(memory_format=torch.channels_last)
-            return forward(x).float()
-
-    run.module = net  # what runs, for inspection
-    run.compiled = forward if compile else None
-    return run
+    compiled = AheadOfTime(net, channels_last=True, store=store) if compile else None
+    report.compiled = bool(compile)
+    return TorchRunner(net, compiled, device, torch.bfloat16 if dtype == "bf16" else torch.float32)
 
 
 def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, report: Optimization,
-                       store: Path | None):
+                       store: Path | None) -> Int8Runner | ChunkedInt8Runner:
     split = split_high_resolution_stages(net) if chunk else None
     report.compiled = True
     if split is None:
         quantized = torch_int8(net, batches, report.int8_scheme)
-        compiled = AheadOfTime(quantized, passes=int8_passes(), store=store)
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return compiled(x.detach().float().cpu())
-
-        run.module, run.compiled = quantized, compiled
-        return run
+        return Int8Runner(quantized, AheadOfTime(quantized, passes=int8_passes(), store=store))
     # one quantized graph, cut in two after the high-resolution stages: those compiled for ``chunk``
     # images, the rest for the whole batch (one library holding both compiles 3x slower); int8
     # values cross the cut
@@ -340,19 +382,11 @@ def _torch_int8_runner(net: nn.Module, batches: list[torch.Tensor], chunk: int, 
     compiled = (AheadOfTime(quantized[0], passes=int8_passes(), store=store and store / "early"),
                 AheadOfTime(quantized[1], channels_last=True, passes=int8_passes(), store=store and store / "rest"))
     report.chunked_stages, report.chunk = len(early), chunk
-
-    def run_split(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            x = x.detach().float().cpu()
-            return compiled[1](torch.cat([compiled[0](part) for part in x.split(chunk)]))
-
-    run_split.module, run_split.compiled = quantized, compiled
-    return run_split
+    return ChunkedInt8Runner(quantized, compiled, chunk)
 
 
 def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None, threads: int | None,
-                 spin: bool, check: bool, report: Optimization, store: Path | None):
-    from .onnx import export_onnx, session
+                 spin: bool, check: bool, report: Optimization, store: Path | None) -> OnnxRunner:
 
     kept = store / ("model.int8.onnx" if dtype == "int8" else "model.onnx") if store else None
     if kept is not None and kept.is_file():
@@ -366,14 +400,7 @@ def _onnx_runner(net: nn.Module, dtype: str, batches: list[torch.Tensor] | None,
             runtime = session(path, threads, spin)
             if kept is not None:
                 atomic_write_bytes(kept, path.read_bytes())
-    name = runtime.get_inputs()[0].name
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        out = runtime.run(None, {name: x.detach().float().cpu().contiguous().numpy()})[0]
-        return torch.from_numpy(out)
-
-    run.session = runtime
-    return run
+    return OnnxRunner(runtime, runtime.get_inputs()[0].name)
 
 
 @torch.no_grad()

@@ -24,9 +24,12 @@ import torch
 from torch import nn
 
 from .. import hardware
+from ..data import load_data
+from ..data.folder import IMG_EXTENSIONS, open_image
 from ..errors import BadValue, MissingFile
-from ..files import atomic_save
+from ..files import atomic_write_bytes
 from ..probe import probing
+from .onnx import export_onnx, session
 from .workarounds import (
     FastestWeightPacking,
     floor_mode_max_pools,
@@ -199,9 +202,7 @@ def quantize_onnx(path: str | os.PathLike, batches: list[torch.Tensor], out: str
     del model.metadata_props[:]
     for prop in source.metadata_props:
         model.metadata_props.add(key=prop.key, value=prop.value)
-    data = model.SerializeToString()
-    atomic_save(out, lambda tmp: Path(tmp).write_bytes(data))
-    return out
+    return atomic_write_bytes(out, model.SerializeToString())
 
 
 def compare_logits(got: torch.Tensor, expected: torch.Tensor) -> tuple[float, float]:
@@ -215,8 +216,6 @@ def export_onnx_int8(model: nn.Module, path: str | os.PathLike, calibration) -> 
     """``model`` as an int8 ONNX file (exported and checked in fp32 first, then quantized), and how
     it compares with PyTorch in fp32 on the calibration images: top-1 agreement and the largest
     difference relative to the largest logit."""
-    from .onnx import export_onnx, session
-
     batches = calibration_batches(calibration)
     with tempfile.TemporaryDirectory(prefix="inceptionkit-onnx-") as work:
         fp32 = export_onnx(model, Path(work) / "fp32.onnx")
@@ -236,9 +235,6 @@ def load_calibration(data: str | os.PathLike, preprocessing, count: int = 256, b
                      ) -> list[torch.Tensor]:
     """Up to ``count`` images preprocessed for a network, in batches: ``"digits"`` (the embedded
     digits' training split) or a folder of images (searched recursively, spread evenly over its files)."""
-    from ..data import load_data
-    from ..data.folder import IMG_EXTENSIONS, open_image
-
     if count < 1:
         raise BadValue(f"count must be at least 1, got {count}")
     if os.fspath(data).strip().lower() == "digits":

@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
+from torch.jit import _builtins
 from torch.nn.modules.utils import _pair
 
+from .. import hardware
 from ..errors import BadValue
 
 
@@ -25,8 +27,6 @@ def forget_dead_torchscript_builtins() -> int:
     an unrelated network fails at random ("builtin cannot be used as a value"). Every object in the
     table is either held by torch's own list of builtins or tracked by the garbage collector, so an
     id that is neither belongs to nothing."""
-    from torch.jit import _builtins
-
     table = getattr(_builtins, "_builtin_table", None)
     if not table:
         return 0
@@ -68,7 +68,7 @@ def floor_mode_max_pools(net: nn.Module) -> int:
 
     Inductor (torch 2.14) lowers an int8 max pool through a pattern for the low-memory pooling that
     max_pool2d_with_indices decomposes into, and that pattern binds ``ceil_mode`` to the name of an
-    argument the operation no longer has: the pool runs in floor mode. googlenet's 3x3/2 ceil-mode
+    argument the operation does not have: the pool runs in floor mode. googlenet's 3x3/2 ceil-mode
     pools then give 55x55 where the network has 56x56, and its int8 graph either fails to compile (at
     the reshape in the next LocalResponseNorm) or, without LRN, silently computes on smaller maps. The
     same pattern also matches a pool left in fp32 between a dequantize and a quantize, and then
@@ -130,8 +130,6 @@ class FastestWeightPacking(CustomGraphPass):
 
     def uuid(self) -> str:
         """What the pass's result depends on: its code, the CPU and the libraries."""
-        from .. import hardware
-
         return get_hash_for_files((__file__,)).hex() + hardware.current().key() + torch.__version__
 
 

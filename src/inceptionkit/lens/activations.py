@@ -12,10 +12,13 @@ import os
 from collections.abc import Iterator, Sequence
 
 import torch
+from PIL import Image
 from torch import nn
 
+from ..data.folder import open_image, warn_if_small
 from ..errors import BadValue
 from ..probe import probing
+from ..weights.preprocessing import preprocessing_of
 
 
 class _Enough(Exception):
@@ -75,9 +78,7 @@ def load_images(images, preprocessing) -> torch.Tensor:
     """A batch from PIL images or paths, through ``preprocessing``'s transform; a tensor passes as it is."""
     if isinstance(images, torch.Tensor):
         return images if images.dim() == 4 else images.unsqueeze(0)
-    from PIL import Image
 
-    from ..data.folder import open_image, warn_if_small
 
     if isinstance(images, (str, os.PathLike, Image.Image)):
         images = [images]
@@ -91,8 +92,6 @@ def load_images(images, preprocessing) -> torch.Tensor:
 def activations(model: nn.Module, images, layers: str | Sequence[str]) -> dict[str, torch.Tensor]:
     """``{layer: output}`` for ``images``: a tensor already in the model's input form, or PIL images /
     paths, which go through the model's own preprocessing (:func:`inceptionkit.preprocess`)."""
-    from ..weights.load import preprocessing_of
-
     names = [layers] if isinstance(layers, str) else list(layers)
     x = images if isinstance(images, torch.Tensor) else load_images(images, preprocessing_of(model))
     device = next(model.parameters()).device

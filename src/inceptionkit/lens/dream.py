@@ -13,11 +13,18 @@ import math
 import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from sklearn.datasets import load_sample_image
 from torch import nn
+from torchvision.transforms.functional import to_pil_image
 
+from ..data.folder import open_image
 from ..errors import BadValue
+from ..files import atomic_save
+from ..weights.preprocessing import preprocessing_of
 from .activations import run, watching
 from .objectives import Objective, as_objective
 from .render import model_input
@@ -73,8 +80,6 @@ def dream(
     """``image`` (C x H x W or 1 x C x H x W in [0, 1]) dreamed on ``objective``: a layer name (its
     L2, DeepDream's), several names (their sum), "layer:channel", or any Objective (e.g. :func:`guided`).
     Returns an image of the same size and shape, in [0, 1]."""
-    from ..weights.load import preprocessing_of
-
     if octaves < 1 or steps < 1 or octave_scale <= 1:
         raise BadValue(f"octaves and steps must be at least 1 and octave_scale above 1, got {octaves}, {steps}, "
                          f"{octave_scale}")
@@ -159,10 +164,6 @@ def dream_zoom(
 
 def save_gif(frames: Sequence[torch.Tensor], path: str | os.PathLike, duration_ms: int = 100) -> None:
     """Frames (C x H x W in [0, 1]) as a looping animated GIF, written atomically."""
-    from torchvision.transforms.functional import to_pil_image
-
-    from ..files import atomic_save
-
     pictures = [to_pil_image(f.clamp(0, 1)).convert("RGB") for f in frames]
 
     def write(tmp: str) -> None:
@@ -176,16 +177,9 @@ def load_picture(path: str | os.PathLike | None = None, colour: str = "RGB", max
     """An image file (default: scikit-learn's ``sample`` photo, china.jpg or flower.jpg) as C x H x W in
     [0, 1], in ``colour`` ("RGB" or "L", as the network takes), shrunk so that its longer side is at
     most ``max_side``."""
-    import numpy as np
-    from PIL import Image
-
     if path is None:
-        from sklearn.datasets import load_sample_image
-
         picture = Image.fromarray(load_sample_image(sample))
     else:
-        from ..data.folder import open_image
-
         picture = open_image(path)
     picture.thumbnail((max_side, max_side))
     x = torch.from_numpy(np.array(picture.convert("L" if colour == "L" else "RGB"))).float().div(255)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ..errors import BadValue
 from .activations import run, watching
@@ -108,8 +109,6 @@ def top_examples_of_layers(
     """:func:`top_examples` for several layers (``{layer: channels}``) in one pass over the data: one
     forward per batch, every layer's heaps updated from it; ``{layer: {channel: examples}}``.
     ``progress(images done, images)`` after each batch."""
-    from torch.utils.data import DataLoader
-
     if reduce not in ("max", "mean"):
         raise BadValue(f"reduce must be 'max' or 'mean', got {reduce!r}")
     if k < 1:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 from ..errors import BadValue
@@ -75,8 +76,6 @@ def grid(
     if cmap is None:
         rgb = np.repeat(canvas[..., None], 3, axis=2)
     else:
-        from matplotlib import colormaps
-
         rgb = colormaps[cmap](canvas)[..., :3]
     rgb[~used] = BACKGROUND
     image = Image.fromarray((rgb * 255).round().astype(np.uint8), mode="RGB")

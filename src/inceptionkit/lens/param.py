@@ -64,13 +64,3 @@ def image(size: int | tuple[int, int], batch: int = 1, channels: int = 3, fft: b
     height, width = (size, size) if isinstance(size, int) else size
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return ImageParam(batch, channels, height, width, fft=fft, decorrelate=decorrelate, sd=sd, generator=generator)
-
-
-def from_image(pixels: torch.Tensor) -> ImageParam:
-    """A pixel parameterization that starts at ``pixels`` (B x C x H x W in (0, 1)): the sigmoid's inverse."""
-    batch, channels, height, width = pixels.shape
-    param = ImageParam(batch, channels, height, width, fft=False, decorrelate=False)
-    with torch.no_grad():
-        param.pixels.copy_(torch.logit(pixels.clamp(1e-4, 1 - 1e-4)))
-    return param
-

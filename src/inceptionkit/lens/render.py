@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import BadValue
 from ..probe import probing
+from ..weights.preprocessing import preprocessing_of
 from . import param as params
 from . import transforms as tf
 from .activations import run, watching
@@ -30,12 +31,6 @@ class Rendering:
     images: torch.Tensor
     trace: torch.Tensor
     objective: str
-
-    def pil(self) -> list:
-        """The images as PIL images."""
-        from torchvision.transforms.functional import to_pil_image
-
-        return [to_pil_image(image) for image in self.images]
 
 
 def model_input(preprocessing, resize: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -113,8 +108,6 @@ def render(
     on grey images copied to three channels (the digits), whose colour pictures show colours the
     network never saw.
     """
-    from ..weights.load import preprocessing_of
-
     if steps < 1:
         raise BadValue(f"steps must be at least 1, got {steps}")
     if param not in ("fourier", "pixels"):

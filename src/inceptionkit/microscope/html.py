@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 from ..files import atomic_write_text
 
@@ -92,8 +93,6 @@ def link(href: str, text: str, **attrs: str) -> str:
 def rel(path: Path, start: Path) -> str:
     """``path`` relative to the folder ``start`` as an href: forward slashes, URL-quoted (a module name
     may hold ``#``, ``?`` or ``%``)."""
-    from urllib.parse import quote
-
     return quote(Path(os.path.relpath(path, start)).as_posix())
 
 
@@ -116,8 +115,6 @@ _ANCHOR = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
 def without_missing_links(page: str, folder: Path) -> tuple[str, int]:
     """``page`` with each link to a file that does not exist (yet) turned into plain text, and how many
     there were. Links elsewhere (``https:``, ``#part``) stay."""
-    from urllib.parse import unquote, urlsplit
-
     missing = 0
 
     def keep(match: re.Match) -> str:

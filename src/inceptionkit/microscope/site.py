@@ -9,6 +9,8 @@ Every picture goes through a :class:`~.store.PictureStore`, so a second run rend
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,11 +18,23 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Subset
+from torchvision.transforms.functional import to_pil_image
 
+from ..cost import summary
+from ..cost.diagram import layout, to_svg
+from ..cost.graph import collapse_repeats, layer_graph
+from ..data import load_data
 from ..errors import BadValue
 from ..files import check_output
-from ..weights.load import network_identity
-from . import html as h
+from ..lens import activations, grid, objectives, render
+from ..lens.activations import find_layers, run, watching
+from ..lens.dream import dream, dream_zoom, load_picture, save_gif
+from ..lens.examples import example_crops, receptive_field, top_examples_of_layers
+from ..lens.grid import image_sheet
+from ..probe import dims
+from ..weights.preprocessing import network_identity, preprocessing_of
+from . import html
 from .store import PictureStore, png_text
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -75,8 +89,6 @@ def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
     """The end of each stage (the modules of timm's ``feature_info``: googlenet's conv1, conv3,
     inception3b, inception4e, inception5b); for a model without it, its top-level modules with weights
     that output feature maps."""
-    from ..lens.activations import run, watching
-
     info = getattr(model, "feature_info", None)
     if info:
         return [stage["module"] for stage in info]
@@ -89,8 +101,6 @@ def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
 def branches(model: nn.Module, layer: str, sample: torch.Tensor) -> list[Branch]:
     """The branches of ``layer`` when its output is exactly its children's outputs concatenated in order
     (an Inception module, checked on ``sample``); [] otherwise (a residual block, a convolution)."""
-    from ..lens.activations import activations, find_layers
-
     module = find_layers(model, [layer])[layer]
     children = [name for name, _ in module.named_children()]
     if len(children) < 2:
@@ -137,8 +147,6 @@ class _Builder:
     """The state of one site build: the network, its data, the store, and the pages written."""
 
     def __init__(self, model, out: Path, data, settings: SiteSettings, title: str, progress: Progress | None):
-        from ..data import load_data
-        from ..weights.load import preprocessing_of
 
         self.model, self.out, self.settings, self.title = model.eval(), out, settings, title
         self.prep = preprocessing_of(model)
@@ -153,8 +161,6 @@ class _Builder:
                              "fixed images (load_data(..., augment=False))")
         self.pool = data.train  # where the examples come from
         if settings.max_images is not None and settings.max_images < len(data.train):
-            from torch.utils.data import Subset
-
             order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(settings.seed))
             self.pool = Subset(data.train, sorted(order[:settings.max_images].tolist()))
         self.pool_key = [data.name, fingerprint(self.pool)]
@@ -183,12 +189,10 @@ class _Builder:
         return self.store.path(kind, *what, depends, suffix=suffix)
 
     def src(self, path: Path, page: Path) -> str:
-        return h.rel(path, page.parent)
+        return html.rel(path, page.parent)
 
     # pictures ------------------------------------------------------------------------------------
     def visualizations(self, layer: str, channels: list[int]) -> dict[int, Path]:
-        from ..lens import objectives, render
-        from ..lens.grid import image_sheet
 
         paths = {c: self.picture("visualization", layer, c) for c in channels}
         missing = self.store.missing(paths)
@@ -209,9 +213,6 @@ class _Builder:
     def examples(self, picks: dict[str, list[int]]) -> dict[str, dict[int, Path]]:
         """Data set examples of every layer's channels (``{layer: channels}``), those not made yet
         found in one pass over the data."""
-        from ..lens.examples import example_crops, top_examples_of_layers
-        from ..lens.grid import image_sheet
-
         paths = {layer: {c: self.picture("examples", layer, c, self.pool_key) for c in channels}
                  for layer, channels in picks.items()}
         missing = {layer: found for layer in picks if (found := self.store.missing(paths[layer]))}
@@ -230,8 +231,6 @@ class _Builder:
         return paths
 
     def activation_grids(self, layers: list[str]) -> tuple[list[Path], dict[tuple[int, str], Path]]:
-        from ..lens import activations, grid
-        from ..lens.grid import image_sheet
 
         count = min(self.settings.images, len(self.inputs))
         inputs = {i: self.picture("input", i, self.inputs_key) for i in range(count)}
@@ -253,9 +252,7 @@ class _Builder:
         return [inputs[i] for i in range(count)], grids
 
     def dreams(self, layers: list[str]) -> tuple[list[Path], dict[tuple[str, str], Path], Path | None]:
-        from torchvision.transforms.functional import to_pil_image
 
-        from ..lens.dream import dream, dream_zoom, load_picture, save_gif
 
         s = self.settings
         photos = {name: self.picture("photo", name) for name in ("china.jpg", "flower.jpg")}
@@ -298,9 +295,6 @@ def grey_images(data, count: int = 16) -> bool:
 def fingerprint(dataset) -> str:
     """A hash of every item of a data set: each file's path, size and modification time where the data
     set reads files (an image folder), else every image tensor. The data's part of a cache key."""
-    import hashlib
-    import os
-
     digest = hashlib.sha256()
     files = _files(dataset)
     if files is not None:
@@ -315,8 +309,6 @@ def fingerprint(dataset) -> str:
 
 def _files(dataset) -> list[str] | None:
     """The files behind each item, where the data set reads files (an image folder, or a subset of one)."""
-    from torch.utils.data import Subset
-
     if isinstance(dataset, Subset):
         base = _files(dataset.dataset)
         return None if base is None else [base[i] for i in dataset.indices]
@@ -341,8 +333,6 @@ def build_site(
     test split). ``layers``: dotted module names (default: :func:`default_layers`). Pictures already
     made for the same network, layer, channel and settings are reused.
     """
-    from ..lens.activations import find_layers
-
     start = time.perf_counter()
     if layers:
         find_layers(model, layers)  # unknown names fail here, before any work
@@ -352,14 +342,14 @@ def build_site(
     layers = list(layers) if layers else default_layers(b.model, b.sample)
     _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
     out.mkdir(parents=True, exist_ok=True)
-    h.write_style(b.style)
+    html.write_style(b.style)
     picks = {layer: _picked_channels(b, layer) for layer in layers}
     examples = b.examples({layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()})
     pages = [_layer_page(b, layer, layers, picks[layer], examples[layer]) for layer in layers]
     pages.append(_activations_page(b, layers))
     pages.append(_dream_page(b, layers))
     index = _index_page(b, layers)
-    h.write_deferred(b.deferred)  # the links to pages written after them
+    html.write_deferred(b.deferred)  # the links to pages written after them
     return Site(index, [index, *pages], b.store.rendered, b.store.reused, time.perf_counter() - start, layers,
                 previews=b.shown, **b.extras)
 
@@ -383,8 +373,6 @@ def _picked_channels(b: _Builder, layer: str) -> list[tuple[str | None, list[int
 
 def _layer_page(b: _Builder, layer: str, layers: list[str], picked: list[tuple[str | None, list[int]]],
                 examples: dict[int, Path]) -> Path:
-    from ..lens.examples import receptive_field
-    from ..probe import dims
 
     page = layer_page_path(b.out, layer)
     out = _output_of(b, layer)
@@ -396,12 +384,12 @@ def _layer_page(b: _Builder, layer: str, layers: list[str], picked: list[tuple[s
 
     def card(c: int) -> str:
         scores = png_text(examples[c]).get("scores", "").split()
-        about = (f"<p>top activations<br><b>{h.esc(scores[0])}</b> … {h.esc(scores[-1])}</p>" if scores else "")
+        about = (f"<p>top activations<br><b>{html.esc(scores[0])}</b> … {html.esc(scores[-1])}</p>" if scores else "")
         return (f'<div class="card"><h3>channel {c}</h3><div class="vis">'
-                f'<img class="vis pixels" src="{h.esc(b.src(vis[c], page))}" alt="feature visualization of '
-                f'{h.esc(layer)} channel {c}">{about}</div>'
-                f'<img class="strip pixels" src="{h.esc(b.src(examples[c], page))}" alt="top examples of channel '
-                f'{c}" title="activations: {h.esc(" ".join(scores))}"></div>')
+                f'<img class="vis pixels" src="{html.esc(b.src(vis[c], page))}" alt="feature visualization of '
+                f'{html.esc(layer)} channel {c}">{about}</div>'
+                f'<img class="strip pixels" src="{html.esc(b.src(examples[c], page))}" alt="top examples of channel '
+                f'{c}" title="activations: {html.esc(" ".join(scores))}"></div>')
 
     if groups:
         columns = []
@@ -409,33 +397,31 @@ def _layer_page(b: _Builder, layer: str, layers: list[str], picked: list[tuple[s
             about = (f"channels {group.first}-{group.first + group.count - 1} of the module's output "
                      f"({group.count}); the first {len(cs)} shown")
             cards = "\n".join(card(c) for c in cs)
-            columns.append(f'<div class="branch"><h3>{h.esc(branch)}</h3><p>{about}</p>'
+            columns.append(f'<div class="branch"><h3>{html.esc(branch)}</h3><p>{about}</p>'
                            f'<div class="cards">{cards}</div></div>')
         body = '<div class="branches">' + "\n".join(columns) + "</div>"
     else:
         body = '<div class="cards">' + "\n".join(card(c) for c in channels) + "</div>"
     where = layers.index(layer)
-    before = (h.link(h.rel(layer_page_path(b.out, layers[where - 1]), page.parent), f"← {layers[where - 1]}")
+    before = (html.link(html.rel(layer_page_path(b.out, layers[where - 1]), page.parent), f"← {layers[where - 1]}")
               if where else "")
-    after = (h.link(h.rel(layer_page_path(b.out, layers[where + 1]), page.parent), f"{layers[where + 1]} →")
+    after = (html.link(html.rel(layer_page_path(b.out, layers[where + 1]), page.parent), f"{layers[where + 1]} →")
              if where + 1 < len(layers) else "")
     rf = f"; each unit sees {field.box[2]}x{field.box[3]} input pixels" if field else ""
     whole = b.prep.input_size[1] * b.prep.input_size[2]
     where = ("each shown whole with the pixels the most excited unit sees outlined in orange"
              if field and field.box[2] * field.box[3] * 4 < whole else "cropped around the most excited unit")
     grey = "; in grey, as the network was trained on grey images" if b.grey else ""
-    intro = (f'<h1>{h.esc(layer)}</h1><p class="lead">{h.esc(b.title)} · output {dims(tuple(out.shape[1:]))}'
+    intro = (f'<h1>{html.esc(layer)}</h1><p class="lead">{html.esc(b.title)} · output {dims(tuple(out.shape[1:]))}'
              f"{rf}. Each card: the image that excites the channel most (feature visualization, "
              f"{b.settings.steps} steps, {b.settings.param}{grey}) and the {b.settings.k} training images that "
              f"excite it most, {where}, with their activation.</p>")
-    nav = f'<div class="nav"><span>{before}</span>{h.link("../index.html", "all layers")}<span>{after}</span></div>'
-    return h.write_page(page, f"{layer} · {b.title}", intro + body + nav, b.style, _nav(b), b.deferred)
+    nav = f'<div class="nav"><span>{before}</span>{html.link("../index.html", "all layers")}<span>{after}</span></div>'
+    return html.write_page(page, f"{layer} · {b.title}", intro + body + nav, b.style, _nav(b), b.deferred)
 
 
 def _output_of(b: _Builder, *layers: str) -> torch.Tensor:
     """The first layer's output for one input image (the others only checked to run)."""
-    from ..lens import activations
-
     with torch.no_grad():
         return activations(b.model, b.sample[:1], list(layers))[layers[0]]
 
@@ -446,16 +432,17 @@ def _activations_page(b: _Builder, layers: list[str]) -> Path:
     b.extras.update(inputs=inputs, grids=grids)
     rows = []
     for i, source in enumerate(inputs):
-        figures = [f'<figure><img class="pixels" src="{h.esc(b.src(source, page))}" alt="input {i}">'
+        figures = [f'<figure><img class="pixels" src="{html.esc(b.src(source, page))}" alt="input {i}">'
                    f"<figcaption>input {i} ({b.inputs_from})</figcaption></figure>"]
         for layer in layers:
             if (i, layer) in grids:
-                figures.append(f'<figure><img class="pixels grid" src="{h.esc(b.src(grids[i, layer], page))}" '
-                               f'alt="{h.esc(layer)} on input {i}"><figcaption>{h.esc(layer)}</figcaption></figure>')
+                figures.append(f'<figure><img class="pixels grid" src="{html.esc(b.src(grids[i, layer], page))}" '
+                               f'alt="{html.esc(layer)} on input {i}">'
+                               f'<figcaption>{html.esc(layer)}</figcaption></figure>')
         rows.append(f'<div class="row">{"".join(figures)}</div>')
     intro = ('<h1>Activations</h1><p class="lead">Each grid is one layer\'s output for the image on the left: '
              "one tile per channel, each stretched to its own range (black low, white high).</p>")
-    return h.write_page(page, f"activations · {b.title}", intro + "\n".join(rows), b.style, _nav(b), b.deferred)
+    return html.write_page(page, f"activations · {b.title}", intro + "\n".join(rows), b.style, _nav(b), b.deferred)
 
 
 def _dream_page(b: _Builder, layers: list[str]) -> Path:
@@ -465,53 +452,50 @@ def _dream_page(b: _Builder, layers: list[str]) -> Path:
     s = b.settings
     sections = []
     for name, photo in zip(("china.jpg", "flower.jpg"), photos):
-        figures = [f'<figure><img src="{h.esc(b.src(photo, page))}" alt="{name}"><figcaption>{name} '
+        figures = [f'<figure><img src="{html.esc(b.src(photo, page))}" alt="{name}"><figcaption>{name} '
                    "(scikit-learn's sample photo)</figcaption></figure>"]
-        figures += [f'<figure><img src="{h.esc(b.src(dreamed[name, layer], page))}" alt="{name} dreamed on '
-                    f'{h.esc(layer)}"><figcaption>{h.esc(layer)}</figcaption></figure>' for layer in layers]
+        figures += [f'<figure><img src="{html.esc(b.src(dreamed[name, layer], page))}" alt="{name} dreamed on '
+                    f'{html.esc(layer)}"><figcaption>{html.esc(layer)}</figcaption></figure>' for layer in layers]
         sections.append(f'<div class="gallery">{"".join(figures)}</div>')
     if gif is not None:
         sections.append('<h2>Feedback loop</h2>'
-                        f'<figure><img class="photo" src="{h.esc(b.src(gif, page))}" alt="DeepDream zoom">'
-                        f"<figcaption>{s.dream_frames} frames: dream on {h.esc(layers[-1])}, zoom in 5%, "
+                        f'<figure><img class="photo" src="{html.esc(b.src(gif, page))}" alt="DeepDream zoom">'
+                        f"<figcaption>{s.dream_frames} frames: dream on {html.esc(layers[-1])}, zoom in 5%, "
                         "dream again</figcaption></figure>")
     intro = ('<h1>DeepDream</h1><p class="lead">Each photo changed by gradient ascent on one layer\'s activations '
              f"(their squared norm): {s.dream_octaves} octaves of {s.dream_steps} steps. Low layers paint strokes "
              "and textures, high layers the shapes the network learned to tell apart.</p>")
-    return h.write_page(page, f"DeepDream · {b.title}", intro + "\n".join(sections), b.style, _nav(b), b.deferred)
+    return html.write_page(page, f"DeepDream · {b.title}", intro + "\n".join(sections), b.style, _nav(b), b.deferred)
 
 
 def previews(shown: dict[str, list[Path]], links: dict[str, str], folder: Path, count: int = 8) -> str:
     """One row per layer: a link with its name and its first ``count`` feature visualizations."""
     rows = []
     for layer, paths in shown.items():
-        images = "".join(f'<img class="thumb pixels" src="{h.esc(h.rel(p, folder))}" alt="">' for p in paths[:count])
-        rows.append(f'<a class="preview" href="{h.esc(links[layer])}"><span>{h.esc(layer)}</span>{images}</a>')
+        images = "".join(f'<img class="thumb pixels" src="{html.esc(html.rel(p, folder))}" alt="">'
+                         for p in paths[:count])
+        rows.append(f'<a class="preview" href="{html.esc(links[layer])}"><span>{html.esc(layer)}</span>{images}</a>')
     return '<div class="previews">' + "\n".join(rows) + "</div>"
 
 
 def _index_page(b: _Builder, layers: list[str]) -> Path:
-    from ..cost import summary
-    from ..cost.diagram import layout, to_svg
-    from ..cost.graph import collapse_repeats, layer_graph
-    from ..probe import dims
 
     page = b.out / "index.html"
     size = tuple(b.sample.shape[1:])
     result = summary(b.model, size, depth=1, title=b.title)
-    links = {layer: h.rel(layer_page_path(b.out, layer), b.out) for layer in layers}
+    links = {layer: html.rel(layer_page_path(b.out, layer), b.out) for layer in layers}
     svg = to_svg(layout(collapse_repeats(layer_graph(b.model, size, 1))), links)
-    rows = [(h.link(links[r.name], r.name) if r.name in links else h.esc(r.name), h.esc(r.type),
-             h.esc(dims(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in result.rows]
+    rows = [(html.link(links[r.name], r.name) if r.name in links else html.esc(r.name), html.esc(r.type),
+             html.esc(dims(r.output_shape)), f"{r.params:,}", f"{r.macs:,}") for r in result.rows]
     stats = [(f"{result.total_params:,}", "parameters"), (f"{result.total_macs / 1e6:,.1f} M", "multiply-adds"),
              (dims(size), "input"), (str(len(layers)), "layers with pages")]
-    body = [f'<h1>{h.esc(b.title)}</h1><p class="lead">What the network learned, layer by layer. Click a '
+    body = [f'<h1>{html.esc(b.title)}</h1><p class="lead">What the network learned, layer by layer. Click a '
             "module in the graph or the table to see its channels.</p>",
             '<div class="stats">' + "".join(f"<div class=stat><b>{v}</b><span>{k}</span></div>" for v, k in stats)
             + "</div>",
             "<h2>Layers</h2>" + previews({layer: b.shown[layer] for layer in layers}, links, b.out),
             f'<h2>Module graph</h2><div class="panel graph">{svg}</div>',
             '<h2>Parameters and multiply-adds per module</h2><div class="panel">'
-            + h.table(("module", "type", "output", "parameters", "multiply-adds"), rows, {3, 4}, raw=True)
+            + html.table(("module", "type", "output", "parameters", "multiply-adds"), rows, {3, 4}, raw=True)
             + "</div>"]
-    return h.write_page(page, f"{b.title} · microscope", "\n".join(body), b.style, _nav(b))
+    return html.write_page(page, f"{b.title} · microscope", "\n".join(body), b.style, _nav(b))

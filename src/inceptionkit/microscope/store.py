@@ -14,6 +14,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
 from ..files import atomic_save
 
 CACHE_VERSION = 1  # raise it when a change of code makes other pictures from the same inputs
@@ -47,8 +50,6 @@ class PictureStore:
 
     def save_image(self, path: Path, image, text: dict[str, str] | None = None) -> Path:
         """Save a PIL image as PNG, with ``text`` in its text chunks (read back by :func:`png_text`)."""
-        from PIL.PngImagePlugin import PngInfo
-
         info = PngInfo()
         for key, value in (text or {}).items():
             info.add_text(key, value)
@@ -57,7 +58,5 @@ class PictureStore:
 
 def png_text(path: Path) -> dict[str, str]:
     """The text chunks of a PNG written by :meth:`PictureStore.save_image`."""
-    from PIL import Image
-
     with Image.open(path) as image:
         return dict(image.text)

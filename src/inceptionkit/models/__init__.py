@@ -1,4 +1,5 @@
-"""Every Inception network, built from the blocks in :mod:`inceptionkit.models.blocks`.
+"""Every Inception network, built from the blocks in :mod:`inceptionkit.models.blocks` (fresh weights:
+``inceptionkit.create_model`` adds pretrained ones).
 
 Importing this package registers each family's builders in the registry.
 """
@@ -15,7 +16,7 @@ from .blocks import BasicConv, Branch, Concat, Residual, conv_branch, pool_branc
 from .net import InceptionNet, InceptionOutputs
 from .registry import (
     ModelConfig,
-    create_model,
+    build_model,
     list_models,
     model_config,
     register_model,
@@ -29,8 +30,8 @@ __all__ = [
     "InceptionOutputs",
     "ModelConfig",
     "Residual",
+    "build_model",
     "conv_branch",
-    "create_model",
     "list_models",
     "model_config",
     "pool_branch",

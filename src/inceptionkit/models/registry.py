@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from ..errors import BadArgument, BadValue, RandomWeightsWarning
+from ..errors import BadArgument, BadValue
+from ..normalization import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD  # noqa: F401  (used by the families)
+from .features import FeatureNet
 from .sizes import SizeRule
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-INCEPTION_MEAN = (0.5, 0.5, 0.5)
-INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -89,53 +85,41 @@ def model_config(name: str) -> ModelConfig:
     return _REGISTRY[name]
 
 
-RANDOM_WEIGHTS = ("random", "none")  # what a user types for no weights at all
-
-
-def asks_for_no_weights(weights) -> bool:
-    """``weights`` is "random" or "none" (any case): an untrained baseline, not a source of weights."""
-    return weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS
-
-
-def create_model(
+def build_model(
     name: str,
-    weights: str | None = None,
     *,
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
     global_pool: str | None = None,
     **kwargs,
 ) -> nn.Module:
-    """Build a registered network: ``create_model("inception_v3", num_classes=10, aux_logits=False)``.
+    """Build a registered network with fresh weights: ``build_model("inception_v3", num_classes=10)``.
 
-    ``weights``: "DEFAULT", a source tag ("torchvision", "timm" ...) or a file path loads pretrained
-    weights (see :mod:`inceptionkit.weights`); the network then carries their preprocessing and classes.
-    "random" (or "none") asks for no weights, as None does, with a warning that the result is a baseline.
-    As in timm: ``global_pool`` ('avg', 'max', 'avgmax', or '' with ``num_classes=0``) sets the head's
-    pooling, and ``features_only=True`` returns a :class:`~inceptionkit.models.features.FeatureNet`
-    giving the feature maps of ``feature_info`` (those at ``out_indices``; all by default).
+    ``inceptionkit.create_model`` takes the same arguments and ``weights=`` besides. As in timm:
+    ``global_pool`` ('avg', 'max', 'avgmax', or '' with ``num_classes=0``) sets the head's pooling, and
+    ``features_only=True`` returns a :class:`~inceptionkit.models.features.FeatureNet` giving the
+    feature maps of ``feature_info`` (those at ``out_indices``; all by default).
     """
+    if "weights" in kwargs:
+        raise BadArgument("inceptionkit.models.build_model builds fresh networks; for pretrained weights call "
+                          f"inceptionkit.create_model({name!r}, weights=...)")
+    check_feature_request(features_only, out_indices)
+    return shape_model(_build(name, kwargs), features_only=features_only, out_indices=out_indices,
+                       global_pool=global_pool)
+
+
+def check_feature_request(features_only: bool, out_indices: Sequence[int] | None) -> None:
+    """Refuse ``out_indices`` without ``features_only`` (timm's rule)."""
     if out_indices is not None and not features_only:
         raise BadValue("out_indices chooses the maps of a features_only=True model; pass features_only=True")
-    if asks_for_no_weights(weights):
-        warnings.warn(f"{name} with random weights: a baseline to compare trained weights against",
-                      RandomWeightsWarning, stacklevel=2)
-        weights = None
-    if weights is not None:
-        from ..weights.load import (
-            load_source,  # weights build on models, not the other way round
-        )
 
-        model = load_source(name, weights, **kwargs)
-    else:
-        model = _build(name, kwargs)
+
+def shape_model(model: nn.Module, *, features_only: bool = False, out_indices: Sequence[int] | None = None,
+                global_pool: str | None = None) -> nn.Module:
+    """``model`` with its head's pooling set, or wrapped to give its feature maps (timm's keywords)."""
     if global_pool is not None:
         model.set_global_pool(global_pool)
-    if features_only:
-        from .features import FeatureNet
-
-        return FeatureNet(model, out_indices)
-    return model
+    return FeatureNet(model, out_indices) if features_only else model
 
 
 def _build(name: str, kwargs: dict) -> nn.Module:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from ..data import DataSplits, load_data
 from ..errors import BadValue
-from ..models import create_model, model_config
-from ..weights.preprocessing import Preprocessing
+from ..factory import create_model
+from ..models import model_config
+from ..weights.preprocessing import Preprocessing, preprocessing_of
 from .recipes import Recipe, get_recipe
 
 
@@ -101,6 +102,4 @@ def weights_preprocessing(model: str, weights: str) -> Preprocessing:
 
 @functools.lru_cache(maxsize=4)
 def _preprocessing(model: str, weights: str, version: int) -> Preprocessing:
-    from ..weights.load import preprocessing_of
-
     return preprocessing_of(create_model(model, weights=weights))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import random
 import time
 import warnings
@@ -30,21 +29,29 @@ from torch.utils.data import DataLoader, Subset
 from ..data import DataSplits, ImageFiles, data_location
 from ..data.seeding import EpochSampler, SeededItems
 from ..errors import BadValue, RandomWeightsWarning
-from ..files import atomic_write_text, check_output
-from ..models import create_model, model_config
-from ..models.registry import asks_for_no_weights
-from ..weights.preprocessing import Preprocessing
+from ..factory import asks_for_no_weights, create_model
+from ..files import check_output
+from ..models import model_config
+from ..runs import (
+    Checkpoint,
+    free_run_dir,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_config,
+    write_metrics,
+)
+from ..weights.preprocessing import Preprocessing, preprocessing_of
 from . import distributed
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, data_size, load_splits, network_kwargs, recipe_of
 from .evaluate import evaluate
 from .history import History
 from .plots import plot_confusion, plot_curves
 from .precision import amp_name, autocast, resolve_amp
 from .recipes import Recipe, build_optimizer, build_scheduler, compute_loss, logits_of
-from .resume import load_run_data, restore, resumed_config
+from .resume import load_run_data, resumed_config
 
-LOG_EVERY = 10  # steps between reads of the running loss for the report (each read waits for the device)
+LOG_EVERY = 10  # steps between reads of the device: the running loss for the report, and its finiteness
 
 
 class TrainingDiverged(RuntimeError):
@@ -177,6 +184,19 @@ def prepare(config: TrainConfig, info: distributed.DistInfo, resume: str | Path 
     return run
 
 
+def restore(run: Run, checkpoint: Checkpoint) -> None:
+    """Put ``run`` where its last checkpoint left it: weights, optimizer, scheduler and grad scaler, the
+    best val top-1 so far, the history up to that epoch. (Each epoch seeds its own RNGs from the seed.)"""
+    run.model.load_state_dict(checkpoint.weights)
+    run.optimizer.load_state_dict(checkpoint.state["optimizer"])
+    run.scheduler.load_state_dict(checkpoint.state["scheduler"])
+    run.scaler.load_state_dict(checkpoint.state["scaler"])
+    run.start_epoch = int(checkpoint.meta["epoch"])
+    run.best_top1 = float(checkpoint.meta.get("best_val_top1", -1.0))
+    run.history = History.load(run.run_dir)
+    run.history.truncate(run.start_epoch)
+
+
 def train_one_epoch(run: Run, epoch: int) -> dict:
     """One pass over the training split (``run.steps`` steps); the history row's training figures,
     summed over processes. The running sums stay on the device, read only to report progress."""
@@ -185,20 +205,24 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
     run.net.train()
     device = run.info.device
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x images, correct
+    finite = Finiteness(device)
     seen, started = 0, time.perf_counter()
     for step, (x, y) in enumerate(itertools.islice(run.train_loader, run.steps)):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if run.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        output, main = train_step(run, x, y, epoch, step)
+        output, main, loss, norm = train_step(run, x, y)
+        finite.record(step, loss, norm)
         sums += torch.stack([main.detach().double() * y.numel(), (logits_of(output).argmax(1) == y).sum().double()])
         seen += y.numel()
         done = step + 1
-        if run.report is not None and (done == 1 or done % LOG_EVERY == 0 or done == run.steps):
-            loss_sum, correct = sums.tolist()
-            rate = seen * run.info.world_size / (time.perf_counter() - started)
-            run.report(Progress(epoch + 1, run.config.epochs, done, run.steps, loss_sum / seen, correct / seen, rate,
-                                run_dir=run.run_dir))
+        if done == 1 or done % LOG_EVERY == 0 or done == run.steps:  # the one wait for the device
+            finite.check(run, epoch)
+            if run.report is not None:
+                loss_sum, correct = sums.tolist()
+                rate = seen * run.info.world_size / (time.perf_counter() - started)
+                run.report(Progress(epoch + 1, run.config.epochs, done, run.steps, loss_sum / seen, correct / seen,
+                                    rate, run_dir=run.run_dir))
     totals = distributed.reduce_sum(torch.tensor([*sums.tolist(), seen], dtype=torch.float64), run.info)
     seconds = time.perf_counter() - started
     loss_sum, correct, seen = totals.tolist()
@@ -206,14 +230,12 @@ def train_one_epoch(run: Run, epoch: int) -> dict:
                 lr=run.optimizer.param_groups[0]["lr"], seconds=seconds, images_per_s=seen / seconds)
 
 
-def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> tuple:
-    """Forward, backward and one optimizer step; ``(output, main loss)``. A non-finite loss, or gradients
-    (fp16's grad scaler skips such steps itself), stop the run before they reach the weights."""
+def train_step(run: Run, x: torch.Tensor, y: torch.Tensor) -> tuple:
+    """Forward, backward and one optimizer step: ``(output, main loss, loss, gradient norm)``, all on the
+    device (the norm None where fp16's grad scaler checks the gradients and skips such steps itself)."""
     with autocast(run.info.device, run.amp):
         output = run.net(x)
     loss, main = compute_loss(run.recipe, output, y)
-    if not distributed.all_finite(loss, run.info):
-        raise _diverged(run, epoch, step, f"the loss became {loss.item()}")
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     norm = None
@@ -222,12 +244,44 @@ def train_step(run: Run, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int
         norm = nn.utils.clip_grad_norm_(run.net.parameters(), run.recipe.clip_grad_norm)
     elif not run.scaler.is_enabled():
         norm = nn.utils.get_total_norm([p.grad for p in run.net.parameters() if p.grad is not None])
-    if norm is not None and not run.scaler.is_enabled() and not distributed.all_finite(norm, run.info):
-        raise _diverged(run, epoch, step, "the gradients became non-finite", f" (the loss was {loss.item()})")
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.scheduler.step()
-    return output, main
+    return output, main, loss, None if run.scaler.is_enabled() else norm
+
+
+class Finiteness:
+    """The first step of an epoch whose loss or gradients were not finite, tracked on the device.
+
+    :meth:`record` costs no wait for the device; :meth:`check` reads it (on every process at the same
+    step) and raises :class:`TrainingDiverged`. The loop checks at its report interval and at the
+    epoch's last step, before the epoch is committed, so a non-finite update never reaches a checkpoint.
+    """
+
+    def __init__(self, device: torch.device):
+        self.step = torch.full((), -1, dtype=torch.long, device=device)
+        self.loss = torch.zeros((), dtype=torch.float32, device=device)
+        self.only_grads = torch.zeros((), dtype=torch.bool, device=device)  # the loss was finite, the gradients not
+
+    def record(self, step: int, loss: torch.Tensor, norm: torch.Tensor | None) -> None:
+        loss = loss.detach().float()
+        bad_loss = ~torch.isfinite(loss)
+        bad = bad_loss if norm is None else bad_loss | ~torch.isfinite(norm.detach())
+        first = bad & (self.step < 0)
+        self.step = torch.where(first, step, self.step)
+        self.loss = torch.where(first, loss, self.loss)
+        self.only_grads = torch.where(first, ~bad_loss, self.only_grads)
+
+    def check(self, run: Run, epoch: int) -> None:
+        flag = torch.where(self.step >= 0, float("nan"), 0.0)
+        if distributed.all_finite(flag, run.info):
+            return
+        step = int(self.step.item())
+        if step < 0:
+            raise _diverged(run, epoch, None, "the loss or gradients became non-finite on another process")
+        if bool(self.only_grads.item()):
+            raise _diverged(run, epoch, step, "the gradients became non-finite", f" (the loss was {self.loss.item()})")
+        raise _diverged(run, epoch, step, f"the loss became {self.loss.item()}")
 
 
 def validate(run: Run) -> dict:
@@ -270,7 +324,7 @@ def finish(run: Run) -> dict:
                     num_classes=run.data.num_classes)
     plot_confusion(test["confusion"], run.data.classes, run.run_dir / "confusion.png")
     result = _metrics(run, test, best, identical)
-    atomic_write_text(run.run_dir / "metrics.json", json.dumps(result, indent=2))
+    write_metrics(run.run_dir, result)
     return result
 
 
@@ -289,11 +343,12 @@ def _metrics(run: Run, test: dict, best: Checkpoint, identical: bool) -> dict:
     )
 
 
-def _diverged(run: Run, epoch: int, step: int, what: str, note: str = "") -> TrainingDiverged:
+def _diverged(run: Run, epoch: int, step: int | None, what: str, note: str = "") -> TrainingDiverged:
     kept = (f"the last good checkpoint (epoch {epoch}) is kept in {run.run_dir}" if epoch
             else "no epoch had finished, so there is no checkpoint yet")
-    return TrainingDiverged(f"{what} at epoch {epoch + 1}, step {step + 1}{note}: training stopped before the "
-                            f"weights were touched; {kept} (try a lower --lr)")
+    where = f"at epoch {epoch + 1}" + ("" if step is None else f", step {step + 1}")
+    return TrainingDiverged(f"{what} {where}{note}: training stopped before the epoch was saved; {kept} "
+                            f"(try a lower --lr)")
 
 
 # --- what prepare does -----------------------------------------------------------------------------
@@ -325,7 +380,7 @@ def resolve(config: TrainConfig, info: distributed.DistInfo,
     if resumed is not None and recipe.epochs < int(resumed.meta["epoch"]):
         raise BadValue(f"--epochs {recipe.epochs} is fewer than the {resumed.meta['epoch']} epochs the run has done")
     run_dir = check_output(config.out, "folder") if config.out else default_run_dir(config)
-    if resumed is None and (run_dir / "last.json").exists():
+    if resumed is None and has_checkpoint(run_dir):
         raise BadValue(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
     return replace(config, epochs=recipe.epochs, batch_size=recipe.batch_size, amp=amp, out=str(run_dir)), resumed
 
@@ -409,7 +464,7 @@ def open_run_folder(config: TrainConfig, info: distributed.DistInfo) -> _Board:
     """Create the run folder, write ``config.json`` (rewritten at every start) and open TensorBoard (rank 0)."""
     if info.is_main:
         Path(config.out).mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(config.out) / "config.json", json.dumps(asdict(config), indent=2))
+        write_config(config.out, asdict(config))
     return _Board(Path(config.out) if info.is_main else None)
 
 
@@ -418,8 +473,6 @@ def run_preprocessing(config: TrainConfig, data: DataSplits, model: nn.Module) -
     input size (folders: the shorter side to H / crop_pct, then the centre crop), normalised as trained;
     a run from weights keeps the weights' preprocessing."""
     if config.weights:
-        from ..weights.load import preprocessing_of
-
         return preprocessing_of(model)
     cfg = model_config(config.model)
     crop_pct = cfg.crop_pct if isinstance(data.val, ImageFiles) else 1.0
@@ -429,12 +482,7 @@ def run_preprocessing(config: TrainConfig, data: DataSplits, model: nn.Module) -
 
 def default_run_dir(config: TrainConfig) -> Path:
     data = "digits" if config.data is None else Path(str(config.data).split(":", 1)[-1]).stem or "data"
-    base = Path("runs") / f"{config.model}-{data}"
-    path, n = base, 1
-    while (path / "last.json").exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return free_run_dir(Path("runs") / f"{config.model}-{data}")
 
 
 class _Board:

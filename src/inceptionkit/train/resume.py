@@ -4,23 +4,17 @@ the state put back where the last checkpoint left it."""
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..data import DataSplits, data_location
 from ..errors import BadValue, MissingFile
 from ..models import model_config
+from ..runs import Checkpoint, read_config
 from . import distributed
-from .checkpoint import Checkpoint
 from .config import MAY_CHANGE, TrainConfig, data_size, load_splits
-from .history import History
 from .precision import amp_name, resolve_amp
-
-if TYPE_CHECKING:
-    from .loop import Run
 
 
 def _flag(name: str, value) -> str:
@@ -90,19 +84,6 @@ def resumed_config(config: TrainConfig, resumed: Checkpoint, run: Path) -> Train
     return replace(saved, out=str(run), **changes)
 
 
-def restore(run: Run, checkpoint: Checkpoint) -> None:
-    """Put ``run`` where its last checkpoint left it: weights, optimizer, scheduler and grad scaler, the
-    best val top-1 so far, the history up to that epoch. (Each epoch seeds its own RNGs from the seed.)"""
-    run.model.load_state_dict(checkpoint.weights)
-    run.optimizer.load_state_dict(checkpoint.state["optimizer"])
-    run.scheduler.load_state_dict(checkpoint.state["scheduler"])
-    run.scaler.load_state_dict(checkpoint.state["scaler"])
-    run.start_epoch = int(checkpoint.meta["epoch"])
-    run.best_top1 = float(checkpoint.meta.get("best_val_top1", -1.0))
-    run.history = History.load(run.run_dir)
-    run.history.truncate(run.start_epoch)
-
-
 # --- the run's data, which may have moved ------------------------------------------------------------
 
 
@@ -147,7 +128,5 @@ def load_run_data(config: TrainConfig, classes: list[str] | None, data_given: bo
 def latest_data(run_dir: str | Path, data: str | None) -> str | None:
     """Where a run's data was last: ``config.json`` is rewritten at every start, so after a resume
     with ``--data`` it names the new place, while ``best.json`` may still name the old one."""
-    try:
-        return json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))["data"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return data
+    saved = read_config(run_dir) or {}
+    return saved.get("data", data)

@@ -21,7 +21,7 @@ from torch import nn
 from ..data.folder import open_image
 from ..files import atomic_save, sha256_of
 from ..probe import probing
-from ..weights.load import network_identity, preprocessing_of
+from ..weights.preprocessing import network_identity, preprocessing_of
 
 
 def default_cache_dir() -> Path:

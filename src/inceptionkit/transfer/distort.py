@@ -18,8 +18,7 @@ from torchvision.transforms import v2
 from ..data.folder import open_image
 from ..errors import BadValue
 from ..probe import probing
-from ..weights.load import preprocessing_of
-from ..weights.preprocessing import Preprocessing
+from ..weights.preprocessing import Preprocessing, preprocessing_of
 from .bottlenecks import pre_logits
 
 

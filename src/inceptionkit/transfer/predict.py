@@ -18,7 +18,7 @@ from torch import nn
 
 from ..data.folder import IMG_EXTENSIONS, check_image, open_image, warn_if_small
 from ..errors import BadValue, MissingFile
-from ..weights.load import preprocessing_of
+from ..weights.preprocessing import preprocessing_of
 
 
 @dataclass

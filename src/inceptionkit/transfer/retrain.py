@@ -20,9 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.folder import ImageFiles
+from ..data.splits import data_splits
+from ..deploy.onnx import export_onnx
 from ..errors import BadValue
 from ..files import atomic_write_text, check_output
-from ..weights.load import attach, export, preprocessing_of
+from ..train import TrainConfig, fit
+from ..train.plots import plot_confusion
+from ..weights.load import attach, export, load
+from ..weights.preprocessing import preprocessing_of
 from .bottlenecks import Bottlenecks, bottlenecks
 from .distort import DistortedFeatures, Distortions
 from .images import ImageSet, scan_images
@@ -227,11 +233,6 @@ def _fine_tune(model: nn.Module, image_set: ImageSet, out: Path, settings: FineT
                distortions: Distortions | None, seed: int, progress) -> tuple[nn.Module, dict]:
     """Train the last stages of the retrained network (saved in ``out/model.safetensors``) on the image
     set's own split; the best epoch's network by validation accuracy, and what the run measured."""
-    from ..data.folder import ImageFiles
-    from ..data.splits import data_splits
-    from ..train import TrainConfig, fit
-    from ..weights.load import load
-
     prep = preprocessing_of(model)
     mode = "L" if prep.colour == "L" else "RGB"
     plain = prep.transform()
@@ -292,12 +293,8 @@ def _evaluate(model: nn.Module, image_set: ImageSet, parts: dict[str, Bottleneck
 def _write(result: RetrainResult, out: Path, onnx: bool) -> None:
     export(result.model, out / "model.safetensors")
     if onnx:
-        from ..deploy.onnx import export_onnx
-
         check = export_onnx(result.model, out / "model.onnx")
         result.extra["onnx"] = {"file": str(check.path), "max_rel_diff": check.max_rel_diff, "opset": check.opset}
     atomic_write_text(out / "report.json", json.dumps(result.report(), indent=2))
     if result.confusion:
-        from ..train.plots import plot_confusion
-
         plot_confusion(result.confusion, result.images.classes, out / "confusion.png")

@@ -8,15 +8,14 @@ from .load import (
     export,
     load,
     preprocess,
-    preprocessing_of,
     read_state_dict,
     recognise_layout,
 )
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, network_identity, preprocessing_of
 from .sources import SOURCES, WeightSource, get_source, list_sources
 
 __all__ = [
     "SOURCES", "ConversionError", "HashMismatch", "Preprocessing", "WeightSource", "WeightsError",
     "WeightsUnavailable", "cached_file", "checkpoint_dir", "convert", "export", "get_source", "list_sources", "load",
-    "preprocess", "preprocessing_of", "read_state_dict", "recognise_layout",
+    "network_identity", "preprocess", "preprocessing_of", "read_state_dict", "recognise_layout",
 ]

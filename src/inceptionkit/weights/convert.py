@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 
 from ..errors import BadValue
-from ..models import create_model
+from ..models import build_model
 from .layouts import LAYOUTS, Layout, registration_order
 
 
@@ -51,14 +51,14 @@ def _template(layout: Layout, name: str, state_dict: Mapping[str, torch.Tensor],
         kwargs["aux_logits"] = any(_under(list(state_dict), p) for p in layout.aux_prefixes)
     kwargs.update(model_kwargs)
     with torch.device("meta"):
-        return create_model(name, **kwargs).state_dict()
+        return build_model(name, **kwargs).state_dict()
 
 
 def convert(state_dict: Mapping[str, torch.Tensor], name: str, source: str, **model_kwargs) -> OrderedDict:
     """Return ``state_dict`` (torchvision's or timm's ``name``) with inceptionkit's keys.
 
     ``source`` is "torchvision" or "timm". The result loads with ``load_state_dict(strict=True)``
-    into ``create_model(name, **kw)`` built with the same classes, input channels and aux heads
+    into ``build_model(name, **kw)`` built with the same classes, input channels and aux heads
     (and, for googlenet from torchvision, ``variant="torchvision"``).
     """
     layout = _layout(name, source)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch.hub
+from torch.hub import download_url_to_file
+
 from ..files import sha256_of
 
 
@@ -23,8 +26,6 @@ class HashMismatch(ValueError):
 
 def checkpoint_dir() -> Path:
     """``$TORCH_HOME/hub/checkpoints``, as torch.hub and torchvision use it."""
-    import torch.hub
-
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -40,8 +41,6 @@ def check_hash(path: Path, expected: str | None) -> None:
 
 def cached_file(url: str, file_name: str, sha256: str | None, *, progress: bool = True) -> Path:
     """The local path of ``file_name``: from the cache (hash-checked), else downloaded from ``url`` into it."""
-    from torch.hub import download_url_to_file
-
     path = checkpoint_dir() / file_name
     if path.is_file():
         check_hash(path, sha256)

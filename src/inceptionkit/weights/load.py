@@ -9,26 +9,26 @@ Files are read with safetensors or ``torch.load(weights_only=True)``: never unpi
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import warnings
 import zipfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import BadValue, MissingFile
-from ..models import create_model, model_config
+from ..files import check_output
+from ..models import build_model, list_models
+from ..runs import is_run, load_checkpoint, read_safetensors, write_safetensors
 from .convert import ConversionError, convert
 from .hub import cached_file
 from .layouts import LAYOUTS
-from .preprocessing import Preprocessing
-from .sources import WeightSource, get_source
-
-META_KEY = "inceptionkit"  # the JSON in a safetensors header (the same key run checkpoints use)
+from .preprocessing import Preprocessing, default_preprocessing, in_chans_of, preprocessing_of
+from .sources import WeightSource, get_source, list_sources
 
 
 class WeightsError(BadValue):
@@ -47,21 +47,7 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     if not path.is_file():
         raise MissingFile(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                header = f.metadata() or {}
-                tensors = {key: f.get_tensor(key) for key in f.keys()}
-        except Exception as exc:  # safetensors raises its own types for a malformed file
-            raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
-        meta = {}
-        if META_KEY in header:
-            try:
-                meta = json.loads(header[META_KEY])
-            except json.JSONDecodeError:
-                raise WeightsError(f"{path}: its {META_KEY!r} header is not valid JSON") from None
-        return tensors, meta
+        return read_safetensors(path, error=WeightsError)
     try:
         with warnings.catch_warnings():  # torch's note on pickle protocols says nothing about the weights
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -148,57 +134,6 @@ def attach(model: nn.Module, preprocessing: Preprocessing, classes: list[str], s
     return model
 
 
-def preprocessing_of(model: nn.Module) -> Preprocessing:
-    """What ``model`` expects: its weights' preprocessing, or for a network built from scratch its
-    architecture's defaults (the ones training from scratch uses)."""
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    if "preprocessing" in cfg:
-        return Preprocessing.from_dict(cfg["preprocessing"])
-    config = getattr(model, "config", None)
-    if config is None:
-        raise BadValue(f"{type(model).__name__} carries no preprocessing: load it with inceptionkit.load or "
-                         f"create_model(..., weights=...), or build a Preprocessing yourself")
-    return default_preprocessing(config.name, in_chans=_in_chans(model))
-
-
-def network_identity(model: nn.Module, classifiers: bool = True) -> str:
-    """A short hash of what decides a network's outputs: its architecture and arguments, its
-    preprocessing and every weight and buffer (without the classifiers' with ``classifiers=False``, for
-    features that retraining keeps). Keys the bottleneck cache and the microscope's pictures."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    config = getattr(model, "config", None)
-    about = {"model": config.name if config else type(model).__name__,
-             "kwargs": {k: v for k, v in getattr(model, "init_kwargs", {}).items() if k != "num_classes"},
-             "preprocessing": preprocessing_of(model).to_dict()}
-    digest.update(json.dumps(about, sort_keys=True, default=str).encode())
-    heads = () if classifiers else ("fc.", *(f"{aux}." for aux in getattr(model, "aux_taps", {}).values()))
-    for key, tensor in sorted(model.state_dict().items()):
-        if not key.startswith(heads):
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:20]
-
-
-def _in_chans(model: nn.Module) -> int:
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    return first.in_channels if first is not None else 3
-
-
-def default_preprocessing(name: str, in_chans: int | None = None,
-                          input_size: tuple[int, int, int] | None = None) -> Preprocessing:
-    """The architecture's defaults (its registry config) as a Preprocessing: for networks trained here."""
-    config = model_config(name)
-    size = tuple(input_size or config.input_size)
-    channels = in_chans or size[0]
-    mean, std = config.mean, config.std
-    if channels == 1:
-        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
-    return Preprocessing.from_crop_pct((channels, *size[1:]), config.crop_pct, interpolation=config.interpolation,
-                                       mean=mean, std=std, colour="L" if channels == 1 else "RGB")
-
-
 def preprocess(model: nn.Module):
     """The transform from a PIL image to ``model``'s input tensor, built from what the model carries."""
     return preprocessing_of(model).transform()
@@ -208,7 +143,7 @@ def preprocess(model: nn.Module):
 
 
 def load_source(name: str, weights: str, *, progress: bool = True, **kwargs) -> nn.Module:
-    """``create_model(name, weights=...)``: a published source's network, its aux heads as asked.
+    """``build_model(name, weights=...)``: a published source's network, its aux heads as asked.
 
     ``weights``: a tag ("torchvision", "timm", "DEFAULT") or a path to a file. ``num_classes`` other
     than the file's keeps every tensor but the classifiers', which start fresh (for retraining).
@@ -232,7 +167,7 @@ def build_from_source(source: WeightSource, tensors: Mapping[str, torch.Tensor],
     state = tensors if source.layout == "inceptionkit" else convert(tensors, source.model, source.layout)
     state = dict(state)
     kwargs.setdefault("aux_logits", any(k.startswith("aux") for k in state))  # unless asked: what the file holds
-    model = create_model(source.model, **{**source.model_kwargs, **kwargs, "num_classes": wanted_classes})
+    model = build_model(source.model, **{**source.model_kwargs, **kwargs, "num_classes": wanted_classes})
     classes = source.class_names()
     if wanted_classes != source.num_classes:  # a new classifier: keep everything else
         heads = _classifier_keys(model)
@@ -284,9 +219,7 @@ def load(path: str | os.PathLike, *, model: str | None = None, tag: str = "best"
     recognised from its keys). ``model`` names the network for a bare file of our own layout.
     """
     path = Path(path)
-    if path.is_dir() or path.suffix == ".json":
-        from ..train.checkpoint import load_checkpoint
-
+    if is_run(path):
         ckpt = load_checkpoint(path, tag, load_state=False)
         return _from_meta(ckpt.weights, ckpt.meta, str(path), model, kwargs)
     tensors, meta = read_state_dict(path)
@@ -313,23 +246,19 @@ def _from_meta(tensors, meta: dict, where: str, model: str | None, kwargs: dict)
     if "num_classes" not in build and "fc.weight" in tensors:
         build["num_classes"] = tensors["fc.weight"].shape[0]
     build.update(kwargs)
-    net = create_model(name, **build)
+    net = build_model(name, **build)
     fit_state_dict(net, tensors, where)
     classes = meta.get("classes") or [str(i) for i in range(build.get("num_classes", 1000))]
     if "preprocessing" in meta:
         prep = Preprocessing.from_dict(meta["preprocessing"])
     else:  # a run from before preprocessing was recorded: the architecture's defaults at the run's size
         size = (meta.get("config") or {}).get("input_size")
-        prep = default_preprocessing(name, in_chans=_in_chans(net), input_size=tuple(size) if size else None)
+        prep = default_preprocessing(name, in_chans=in_chans_of(net), input_size=tuple(size) if size else None)
     return attach(net, prep, classes, meta.get("source", where))
 
 
 def _foreign_source(name: str, layout: str, tensors) -> WeightSource:
     """A WeightSource describing a foreign file: the published source's preprocessing when one matches."""
-    from dataclasses import replace
-
-    from .sources import list_sources
-
     spec = LAYOUTS[(name, layout)]
     classes = tensors[spec.classifier].shape[0]
     published = [s for s in list_sources(name) if s.layout == layout]
@@ -349,11 +278,6 @@ def _foreign_source(name: str, layout: str, tensors) -> WeightSource:
 def export(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write ``model``'s weights to a self-describing ``.safetensors``: network, constructor arguments,
     classes and preprocessing in its header, so :func:`load` rebuilds it from the file alone."""
-    from safetensors.torch import save_file
-
-    from ..files import atomic_save, check_output
-    from ..train.checkpoint import plain_weights
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise BadValue(f"export writes .safetensors files, got {path.name}")
@@ -370,9 +294,7 @@ def export(model: nn.Module, path: str | os.PathLike) -> Path:
         "preprocessing": preprocessing_of(model).to_dict(),
         "source": cfg.get("source", ""),
     }
-    weights = plain_weights(model.state_dict())
-    atomic_save(path, lambda tmp: save_file(weights, tmp, metadata={META_KEY: json.dumps(meta)}))
-    return path
+    return write_safetensors(path, model.state_dict(), meta)
 
 
 def _num_classes(model: nn.Module) -> int:
@@ -387,10 +309,8 @@ def open_weights(spec: str | os.PathLike, **kwargs) -> nn.Module:
     if Path(text).exists():
         return load(text, **kwargs)
     name, _, tag = text.partition(":")
-    from ..models import list_models
-
     if name in list_models():
-        return create_model(name, weights=tag or "DEFAULT", **kwargs)
+        return load_source(name, tag or "DEFAULT", **kwargs)
     if _looks_like_path(text):
         raise MissingFile(f"{text}: no such run folder or weights file")
     raise BadValue(f"{text!r} is neither a file, a run folder nor NAME[:SOURCE] of a registered network "

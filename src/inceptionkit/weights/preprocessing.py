@@ -8,14 +8,20 @@ transform below is the one explicit step from an image file to the model's input
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from ..errors import BadValue
+import torch
+from torch import nn
+from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..errors import BadValue
+from ..models import model_config
+from ..normalization import IMAGENET_MEAN, IMAGENET_STD
+
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
@@ -76,8 +82,6 @@ class Preprocessing:
         """Pixels in [0, 1] (C x H x W or B x C x H x W tensor, RGB or grey) -> the model's input values:
         scaled to ``value_range``, reordered to ``colour``, then ``(x - mean) / std``. Differentiable,
         so feature visualization and DeepDream optimize images through the same step."""
-        import torch
-
         low, high = self.value_range
         if (low, high) != (0.0, 1.0):
             x = x * (high - low) + low
@@ -89,9 +93,6 @@ class Preprocessing:
 
     def transform(self):
         """A torchvision v2 pipeline: PIL image (or uint8 tensor image) -> normalised float tensor C x H x W."""
-        import torch
-        from torchvision.transforms import v2
-
         steps = [
             v2.Resize(self.resize, interpolation=v2.InterpolationMode(self.interpolation), antialias=True),
             v2.CenterCrop(self.input_size[1:]),
@@ -113,3 +114,55 @@ class Preprocessing:
         return (f"resize {self.resize}, crop {h}x{w} {self.interpolation}, {self.colour} in [{low:g}, {high:g}], "
                 f"mean {values(self.mean)}, std {values(self.std)}")
 
+
+# --- what a network expects ------------------------------------------------------------------------
+
+
+def preprocessing_of(model: nn.Module) -> Preprocessing:
+    """What ``model`` expects: its weights' preprocessing, or for a network built from scratch its
+    architecture's defaults (the ones training from scratch uses)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if "preprocessing" in cfg:
+        return Preprocessing.from_dict(cfg["preprocessing"])
+    config = getattr(model, "config", None)
+    if config is None:
+        raise BadValue(f"{type(model).__name__} carries no preprocessing: load it with inceptionkit.load or "
+                         f"create_model(..., weights=...), or build a Preprocessing yourself")
+    return default_preprocessing(config.name, in_chans=in_chans_of(model))
+
+
+def network_identity(model: nn.Module, classifiers: bool = True) -> str:
+    """A short hash of what decides a network's outputs: its architecture and arguments, its
+    preprocessing and every weight and buffer (without the classifiers' with ``classifiers=False``, for
+    features that retraining keeps). Keys the bottleneck cache and the microscope's pictures."""
+    digest = hashlib.sha256()
+    config = getattr(model, "config", None)
+    about = {"model": config.name if config else type(model).__name__,
+             "kwargs": {k: v for k, v in getattr(model, "init_kwargs", {}).items() if k != "num_classes"},
+             "preprocessing": preprocessing_of(model).to_dict()}
+    digest.update(json.dumps(about, sort_keys=True, default=str).encode())
+    heads = () if classifiers else ("fc.", *(f"{aux}." for aux in getattr(model, "aux_taps", {}).values()))
+    for key, tensor in sorted(model.state_dict().items()):
+        if not key.startswith(heads):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def in_chans_of(model: nn.Module) -> int:
+    """The input channels of ``model``'s first convolution (3 where it has none)."""
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return first.in_channels if first is not None else 3
+
+
+def default_preprocessing(name: str, in_chans: int | None = None,
+                          input_size: tuple[int, int, int] | None = None) -> Preprocessing:
+    """The architecture's defaults (its registry config) as a Preprocessing: for networks trained here."""
+    config = model_config(name)
+    size = tuple(input_size or config.input_size)
+    channels = in_chans or size[0]
+    mean, std = config.mean, config.std
+    if channels == 1:
+        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
+    return Preprocessing.from_crop_pct((channels, *size[1:]), config.crop_pct, interpolation=config.interpolation,
+                                       mean=mean, std=std, colour="L" if channels == 1 else "RGB")

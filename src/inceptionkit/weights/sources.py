@@ -11,10 +11,9 @@ import difflib
 from dataclasses import dataclass, field
 
 from ..errors import BadValue
+from ..normalization import INCEPTION_MEAN, INCEPTION_STD
+from .imagenet import imagenet_classes
 from .preprocessing import Preprocessing
-
-INCEPTION_MEAN = (0.5, 0.5, 0.5)  # TF-slim's [-1, 1] input
-INCEPTION_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,6 @@ class WeightSource:
 
     def class_names(self) -> list[str]:
         if self.classes == "imagenet":
-            from .imagenet import imagenet_classes
-
             return imagenet_classes()
         return [str(i) for i in range(self.num_classes)]
 

@@ -1,11 +1,14 @@
-"""Checkpoints that survive a kill at any moment.
+"""A run folder's format, in one place: its layout, its records, and the one reader and writer of
+safetensors files with inceptionkit's metadata.
 
 A run folder holds the epoch files and the records that commit them::
 
+    RUN/config.json                          the run's settings (rewritten at every start)
     RUN/checkpoints/epoch-0005.safetensors   model weights (safetensors, meta embedded)
     RUN/checkpoints/epoch-0005.state.pt      optimizer, scheduler, grad scaler
     RUN/last.json                            record: names both files with their sha256
     RUN/best.json                            the same for the best epoch so far
+    RUN/metrics.json                         a finished run's test figures
 
 Every file goes to a temporary file in its own folder, is fsynced, then ``os.replace``d; the
 record is replaced last, so a process killed before that rename leaves the previous record
@@ -13,6 +16,7 @@ pointing at a complete previous checkpoint. Epoch files no record names are dele
 Every file gets the mode the user's umask gives (0666 minus the umask), weights included.
 The state file is read with ``torch.load(weights_only=True)``: checkpoints are never unpickled
 as code, so a train state may hold only tensors, containers, numbers, strings and None.
+An exported network (``inceptionkit.export``) is one safetensors file with the same metadata key.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from inceptionkit.errors import BadValue
+from inceptionkit.errors import BadValue, MissingFile
 from inceptionkit.files import (  # absolute: tests load this file alone
     atomic_save,
     atomic_write_text,
@@ -40,7 +44,9 @@ FORMAT = "inceptionkit-checkpoint"
 FORMAT_VERSION = 1
 RECORDS = ("last", "best")
 CHECKPOINT_DIR = "checkpoints"
-META_KEY = "inceptionkit"  # key of the JSON meta inside the safetensors header
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"  # a finished run's test figures
+META_KEY = "inceptionkit"  # key of the JSON meta inside a safetensors header (and an ONNX file's metadata_props)
 
 _EPOCH_FILE = re.compile(r"^epoch-\d+(-\d+)?\.(safetensors|state\.pt)$")
 _PLAIN_TYPES = (str, bytes, int, float, complex, bool, type(None), torch.dtype, torch.device)
@@ -109,6 +115,107 @@ def _meta_json(meta: Mapping) -> str:
         return json.dumps(meta, default=_json_default, sort_keys=False)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint meta is not JSON serializable: {e}") from None
+
+
+# --- safetensors with metadata ----------------------------------------------------------------
+
+
+def write_safetensors(path, tensors: Mapping[str, torch.Tensor], meta: Mapping) -> Path:
+    """Write ``tensors`` (made plain: CPU, contiguous, unshared) with ``meta`` as JSON under
+    :data:`META_KEY` in the header, atomically."""
+    path = Path(path)
+    weights = plain_weights(tensors)
+    metadata = {"format": "pt", META_KEY: _meta_json(meta)}
+    atomic_save(path, lambda tmp: save_file(weights, tmp, metadata=metadata))
+    return path
+
+
+def read_safetensors(path, *, tensors: bool = True, error: type[Exception] = None,
+                     map_location=None) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(tensors, meta)`` of a safetensors file: ``meta`` is the JSON under :data:`META_KEY` (else the
+    header's own strings but ``format``); ``tensors=False`` reads the header only ({} tensors).
+
+    A file that is not safetensors, or whose meta is not JSON, raises ``error`` (CheckpointError by
+    default) naming the file; a missing file raises MissingFile.
+    """
+    path, error = Path(path), error or CheckpointError
+    if not path.is_file():
+        raise MissingFile(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+            found = {key: f.get_tensor(key) for key in f.keys()} if tensors else {}
+    except Exception as exc:  # safetensors raises its own error types for a malformed file
+        raise error(f"{path} is not a readable safetensors file ({exc})") from None
+    if META_KEY not in header:
+        meta = {k: v for k, v in header.items() if k != "format"}
+    else:
+        try:
+            meta = json.loads(header[META_KEY])
+        except json.JSONDecodeError:
+            raise error(f"{path}: its {META_KEY!r} header is not valid JSON") from None
+    device = _device(map_location)
+    if device is not None and device != "cpu":
+        found = {k: v.to(device) for k, v in found.items()}
+    return found, meta
+
+
+# --- the run folder -----------------------------------------------------------------------------
+
+
+def has_checkpoint(run_dir) -> bool:
+    """Whether ``run_dir`` holds a committed checkpoint (a run to resume, not a fresh folder)."""
+    return (Path(run_dir) / "last.json").is_file()
+
+
+def is_run(path) -> bool:
+    """Whether ``path`` names a run folder or one of its records (rather than a weights file)."""
+    path = Path(path)
+    return path.is_dir() or path.suffix == ".json"
+
+
+def run_dir_of(path) -> Path:
+    """The run folder of ``path`` (the folder itself, or the folder of a record .json)."""
+    path = Path(path)
+    return path.parent if path.is_file() else path
+
+
+def free_run_dir(base) -> Path:
+    """``base``, or ``base-2``, ``base-3`` ... : the first that holds no run yet."""
+    base = path = Path(base)
+    n = 1
+    while has_checkpoint(path):
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def write_config(run_dir, config: Mapping) -> None:
+    """Write the run's settings to ``RUN/config.json`` (atomically; rewritten at every start)."""
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(config, indent=2, default=_json_default))
+
+
+def read_config(run_dir) -> dict | None:
+    """The run's settings as last written (``RUN/config.json``), or None when it is missing or unreadable."""
+    try:
+        data = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_metrics(run_dir) -> dict | None:
+    """A finished run's figures (``RUN/metrics.json``), or None while the run has not finished."""
+    try:
+        data = json.loads((Path(run_dir) / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_metrics(run_dir, metrics: Mapping) -> None:
+    """Write a finished run's figures to ``RUN/metrics.json`` (atomically)."""
+    atomic_write_text(Path(run_dir) / METRICS_FILE, json.dumps(metrics, indent=2, default=_json_default))
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -196,14 +303,13 @@ def save_checkpoint(run_dir, model_state: dict[str, torch.Tensor], train_state: 
         raise CheckpointError(f"checkpoint meta needs 'epoch' as a non-negative int, got {epoch!r}")
     meta_json = _meta_json(meta)
     _check_plain(train_state, "train_state")
-    weights = plain_weights(model_state)
 
     folder = run / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     stem = _free_stem(run, epoch)
     weights_path = folder / f"{stem}.safetensors"
     state_path = folder / f"{stem}.state.pt"
-    atomic_save(weights_path, lambda tmp: save_file(weights, tmp, metadata={"format": "pt", META_KEY: meta_json}))
+    write_safetensors(weights_path, model_state, meta)
     atomic_save(state_path, lambda tmp: torch.save(train_state, tmp))
 
     record = {
@@ -247,21 +353,6 @@ def _device(map_location) -> str | None:
     return None
 
 
-def _load_weights(path: Path, map_location) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    try:
-        weights = load_file(path, device="cpu")
-        with safe_open(path, framework="pt") as f:
-            metadata = f.metadata() or {}
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: weights file is missing") from None
-    except Exception as e:  # safetensors raises its own error types for a malformed file
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
-    device = _device(map_location)
-    if device is not None and device != "cpu":
-        weights = {k: v.to(device) for k, v in weights.items()}
-    return weights, metadata
-
-
 def _verified(run: Path, entry: dict, record: Path) -> Path:
     path = run / entry["file"]
     if not path.is_file():
@@ -299,25 +390,12 @@ def _record_of(path, tag: str) -> Path:
     return record
 
 
-def _header_meta(metadata: dict[str, str]) -> dict:
-    """The meta in a safetensors header: our JSON, or else the header's own strings."""
-    try:
-        return json.loads(metadata[META_KEY]) if META_KEY in metadata else {
-            k: v for k, v in metadata.items() if k != "format"}
-    except json.JSONDecodeError:
-        return {}
-
-
 def read_meta(path, tag: str = "best") -> tuple[dict, Path]:
     """``(meta, file)`` of a checkpoint (as :func:`load_checkpoint` takes it) without reading its tensors."""
     record = _record_of(path, tag)
     if record.suffix == ".json":
         return _read_record(record).get("meta", {}), record
-    try:
-        with safe_open(record, framework="pt") as f:
-            return _header_meta(f.metadata() or {}), record
-    except Exception as e:  # safetensors raises its own error types for a malformed file
-        raise CheckpointError(f"{record}: not a readable safetensors file ({e})") from None
+    return read_safetensors(record, tensors=False)[1], record
 
 
 def load_checkpoint(path, tag: str = "last", map_location="cpu", load_state: bool = True) -> Checkpoint:
@@ -328,8 +406,8 @@ def load_checkpoint(path, tag: str = "last", map_location="cpu", load_state: boo
     """
     record = _record_of(path, tag)
     if record.suffix == ".safetensors":
-        weights, metadata = _load_weights(record, map_location)
-        return Checkpoint(weights=weights, state={}, meta=_header_meta(metadata), record=record)
+        weights, meta = read_safetensors(record, map_location=map_location)
+        return Checkpoint(weights=weights, state={}, meta=meta, record=record)
     data = _read_record(record)
     run = record.parent
     needed = [("weights", data["weights"])] + ([("state", data["state"])] if load_state else [])
@@ -337,7 +415,7 @@ def load_checkpoint(path, tag: str = "last", map_location="cpu", load_state: boo
     if missing:
         raise CheckpointError(f"{record}: names files that are missing: {', '.join(missing)}")
 
-    weights, _ = _load_weights(_verified(run, data["weights"], record), map_location)
+    weights, _ = read_safetensors(_verified(run, data["weights"], record), map_location=map_location)
     state = {}
     if load_state:
         state_path = _verified(run, data["state"], record)

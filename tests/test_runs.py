@@ -14,10 +14,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from inceptionkit.files import atomic_save, atomic_write_text
-from inceptionkit.train.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
+from inceptionkit.runs import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 
-# The child loads checkpoint.py by its file path, so it runs without the rest of the train package.
-MODULE = str(Path(__file__).resolve().parents[2] / "src" / "inceptionkit" / "train" / "checkpoint.py")
+# The child loads runs.py by its file path, so it runs without the rest of the package.
+MODULE = str(Path(__file__).resolve().parents[1] / "src" / "inceptionkit" / "runs.py")
 
 
 def small_model(seed=0):
