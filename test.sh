@@ -4,5 +4,5 @@
 # compiling, so two workers nearly halve its time on 2 cores (`bash test.sh -n 0` runs it in one).
 set -euo pipefail
 cd "$(dirname "$0")"
-INCEPTIONKIT_EXTRAS=test source scripts/env.sh
+INCEPTIONKIT_EXTRAS=test,deploy source scripts/env.sh
 python -m pytest -q -n 2 --dist worksteal "$@"

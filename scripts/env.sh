@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv and install inceptionkit into it.
 # Sourced by run.sh and test.sh; safe to run again: it only installs what is missing or changed.
-# With INCEPTIONKIT_EXTRAS=test (test.sh) the test dependencies (timm, selenium, ...) come too.
+# INCEPTIONKIT_EXTRAS names the extras: run.sh asks for deploy (onnx, onnxruntime, torchao), test.sh for
+# test,deploy (timm, selenium, ... besides).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"

@@ -197,8 +197,12 @@ def write_config(run_dir, config: Mapping) -> None:
 
 def read_config(run_dir) -> dict | None:
     """The run's settings as last written (``RUN/config.json``), or None when it is missing or unreadable."""
+    return _json_object(Path(run_dir) / CONFIG_FILE)
+
+
+def _json_object(path: Path) -> dict | None:
     try:
-        data = json.loads((Path(run_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -206,11 +210,7 @@ def read_config(run_dir) -> dict | None:
 
 def read_metrics(run_dir) -> dict | None:
     """A finished run's figures (``RUN/metrics.json``), or None while the run has not finished."""
-    try:
-        data = json.loads((Path(run_dir) / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return _json_object(Path(run_dir) / METRICS_FILE)
 
 
 def write_metrics(run_dir, metrics: Mapping) -> None:

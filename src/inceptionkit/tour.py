@@ -21,7 +21,7 @@ from .errors import BadValue
 from .factory import create_model
 from .microscope import build_site, html
 from .microscope.site import Site, SiteSettings, layer_page_path, previews
-from .runs import has_checkpoint, read_config, read_metrics
+from .runs import METRICS_FILE, has_checkpoint, read_config, read_metrics
 from .train import TrainConfig, fit
 from .weights.load import load
 
@@ -147,7 +147,7 @@ def write_index(out: Path, settings: TourSettings, metrics: dict, site: Site, re
                     "dreamed again</figcaption></figure>")
     html.write_style(out / "style.css")
     return html.write_page(page, "inceptionkit tour", "\n".join(body), out / "style.css",
-                        [("tour", page), ("microscope", micro / "index.html"), ("training run", run / "metrics.json")])
+                        [("tour", page), ("microscope", micro / "index.html"), ("training run", run / METRICS_FILE)])
 
 
 def _figure(path: Path, page_folder: Path, caption: str, klass: str = "") -> str:

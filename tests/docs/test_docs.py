@@ -156,11 +156,11 @@ def run_console(block: Block, capsys) -> None:
         output = normalized(result.output)
         expected_error = "error:" in shown
         assert result.exit_code == (2 if expected_error else 0), (
-            f"{block.where}: `inceptionkit {line}` exited {result.exit_code}\n{result.output}")
+            f"{block.where}: `{line}` exited {result.exit_code}\n{result.output}")
         for want in shown.splitlines():
             if want.strip():
                 assert normalized(want) in output, (
-                    f"{block.where}: `inceptionkit {line}` did not print\n{want}\nIt printed:\n{result.output}")
+                    f"{block.where}: `{line}` did not print\n{want}\nIt printed:\n{result.output}")
 
 
 # ---------------------------------------------------------------------------------------------------

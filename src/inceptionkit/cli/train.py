@@ -116,7 +116,7 @@ def train_cmd(
     With --resume the run keeps its settings: only --epochs, --data (the same classes, moved),
     --device, --workers, --download and --quiet may change; other options given must match the run.
     """
-    from ..runs import has_checkpoint
+    from ..runs import METRICS_FILE, has_checkpoint
     from ..train import TrainConfig, TrainingDiverged, fit
 
     if model is None and resume is None:
@@ -148,7 +148,7 @@ def train_cmd(
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None
     if metrics and metrics["skipped_images"]:
-        where = Path(metrics["run_dir"]) / "metrics.json"
+        where = Path(metrics["run_dir"]) / METRICS_FILE
         console.print(f"{_skipped_note(metrics['skipped_images'], metrics['skipped_reasons'])}; the list is in {where}",
                       highlight=False, soft_wrap=True)
     if metrics:

@@ -20,9 +20,9 @@ from torch import nn
 from ..errors import BadValue
 from ..files import atomic_save, check_output
 from ..probe import probing
+from ..runs import META_KEY  # the metadata_props key of the network, classes and preprocessing (JSON)
 from ..weights.preprocessing import preprocessing_of
 
-META_KEY = "inceptionkit"  # metadata_props key holding the network, classes and preprocessing (JSON)
 
 
 class ExportMismatch(ValueError):

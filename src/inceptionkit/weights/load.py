@@ -9,6 +9,7 @@ Files are read with safetensors or ``torch.load(weights_only=True)``: never unpi
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import warnings
@@ -168,6 +169,7 @@ def build_from_source(source: WeightSource, tensors: Mapping[str, torch.Tensor],
     state = dict(state)
     kwargs.setdefault("aux_logits", any(k.startswith("aux") for k in state))  # unless asked: what the file holds
     model = build_model(source.model, **{**source.model_kwargs, **kwargs, "num_classes": wanted_classes})
+    state = adapt_first_conv(model, state)
     classes = source.class_names()
     if wanted_classes != source.num_classes:  # a new classifier: keep everything else
         heads = _classifier_keys(model)
@@ -176,7 +178,43 @@ def build_from_source(source: WeightSource, tensors: Mapping[str, torch.Tensor],
         classes = [str(i) for i in range(wanted_classes)]
     else:
         fit_state_dict(model, state, f"weights {source.key}")
-    return attach(model, source.preprocessing, classes, source.key)
+    return attach(model, for_channels(source.preprocessing, in_chans_of(model)), classes, source.key)
+
+
+def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """A first convolution's weight (out x C x kH x kW) for ``in_chans`` input channels, by timm's rule:
+    summed over the C channels for one channel; else the C channels repeated in turn up to ``in_chans``
+    and scaled by C / ``in_chans``, so that an image with every channel alike gives the same response."""
+    have = weight.shape[1]
+    if in_chans == have:
+        return weight
+    adapted = weight.float()
+    if in_chans == 1:
+        adapted = adapted.sum(dim=1, keepdim=True)
+    else:
+        adapted = adapted.repeat(1, math.ceil(in_chans / have), 1, 1)[:, :in_chans] * (have / in_chans)
+    return adapted.to(weight.dtype)
+
+
+def adapt_first_conv(model: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with its first convolution adapted to ``model``'s input channels where they differ (the
+    convolution ``pretrained_cfg["first_conv"]`` names)."""
+    first = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv")
+    key = f"{first}.weight" if isinstance(first, str) and first else None
+    own = model.state_dict().get(key) if key else None
+    if own is None or key not in state or state[key].shape[1] == own.shape[1]:
+        return dict(state)
+    return {**state, key: adapt_input_conv(state[key], own.shape[1])}
+
+
+def for_channels(preprocessing: Preprocessing, in_chans: int) -> Preprocessing:
+    """``preprocessing`` for a network adapted to ``in_chans`` channels: one channel reads the image grey,
+    normalised by the average of the channels' means and of their stds; other counts keep the weights' own."""
+    if in_chans != 1 or preprocessing.input_size[0] == 1:
+        return preprocessing
+    mean, std = preprocessing.mean, preprocessing.std
+    return replace(preprocessing, input_size=(1, *preprocessing.input_size[1:]), colour="L",
+                   mean=(sum(mean) / len(mean),), std=(sum(std) / len(std),))
 
 
 def _classifier_keys(model: nn.Module) -> set[str]:
@@ -247,11 +285,12 @@ def _from_meta(tensors, meta: dict, where: str, model: str | None, kwargs: dict)
         build["num_classes"] = tensors["fc.weight"].shape[0]
     build.update(kwargs)
     net = build_model(name, **build)
+    tensors = adapt_first_conv(net, tensors)
     fit_state_dict(net, tensors, where)
     classes = meta.get("classes") or [str(i) for i in range(build.get("num_classes", 1000))]
     if "preprocessing" in meta:
-        prep = Preprocessing.from_dict(meta["preprocessing"])
-    else:  # a run from before preprocessing was recorded: the architecture's defaults at the run's size
+        prep = for_channels(Preprocessing.from_dict(meta["preprocessing"]), in_chans_of(net))
+    else:  # a file that does not record it: the architecture's defaults at the run's size
         size = (meta.get("config") or {}).get("input_size")
         prep = default_preprocessing(name, in_chans=in_chans_of(net), input_size=tuple(size) if size else None)
     return attach(net, prep, classes, meta.get("source", where))
