@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -13,7 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from inceptionkit import tour
+from inceptionkit import extras, tour
 from inceptionkit.cli.main import app
 from inceptionkit.data import load_data
 from inceptionkit.microscope import SiteSettings
@@ -24,13 +25,27 @@ SMALL = tour.TourSettings(epochs=2, site=SiteSettings(
     channels=1, steps=8, k=3, images=2, dream_side=64, dream_octaves=2, dream_steps=2, dream_frames=2))
 
 
+class _WithoutDeployExtra:
+    """A meta path finder that makes the deploy extra's packages fail to import, as where it is not installed."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in extras.EXTRAS["deploy"]:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
 @pytest.fixture(scope="module")
 def tour_run(tmp_path_factory):
     """``inceptionkit tour`` with the small settings (two epochs, which reach about 95%; the defaults train
-    for about a minute and render for about another); returns the folder and what the command printed."""
+    for about a minute and render for about another), the deploy extra's packages unimportable (the core
+    install runs the tour); returns the folder and what the command printed."""
     out = tmp_path_factory.mktemp("tour") / "tour"
+    hidden = {name: module for name, module in sys.modules.items() if name.split(".")[0] in extras.EXTRAS["deploy"]}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tour, "TourSettings", lambda: SMALL)
+        patch.setattr(sys, "meta_path", [_WithoutDeployExtra(), *sys.meta_path])
+        for name in hidden:
+            patch.delitem(sys.modules, name)
         result = CliRunner().invoke(app, ["tour", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out, result.output

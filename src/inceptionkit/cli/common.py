@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 import typer.core
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import BadValue
 
@@ -65,13 +66,13 @@ def user_errors(fn):
             if debugging():
                 raise
             if main_process():
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as exc:
             if debugging():
                 raise
             if main_process():
-                err_console.print(f"[bold red]internal error (a bug):[/] {type(exc).__name__}: {exc}\n"
+                err_console.print(f"[bold red]internal error (a bug):[/] {type(exc).__name__}: {escape(str(exc))}\n"
                                   f"Run again with --debug (or {DEBUG_ENV}=1) to see the traceback, and please "
                                   f"report it.", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
@@ -188,7 +189,7 @@ def show_warnings_as_lines() -> None:
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, InceptionkitWarning):
             if main_process():
-                err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
         else:
             shown(message, category, filename, lineno, file, line)
 

@@ -41,10 +41,12 @@ def bench_cmd(
     from .. import hardware
     from ..deploy.bench import as_json as timings_json
     from ..deploy.bench import measure, multiply_adds, ratios, variants
+    from ..extras import require
     from ..models import list_models
 
     if model not in list_models():
         raise BadValue(f"unknown network {model!r}; choose from {', '.join(list_models())}")
+    require("deploy", "bench")
     sizes = tuple(int(b) for b in comma_list(batch, "--batch"))
     if min(sizes) < 1:
         raise BadValue(f"batch sizes must be at least 1, got {batch}")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from ..errors import BadValue
 from .common import (
@@ -145,7 +146,7 @@ def train_cmd(
         raise interrupted("no epoch had finished, so nothing was kept", "run the command again") from None
     except TrainingDiverged as exc:
         if main_process():
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(3) from None
     if metrics and metrics["skipped_images"]:
         where = Path(metrics["run_dir"]) / METRICS_FILE

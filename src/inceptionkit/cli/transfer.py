@@ -38,9 +38,12 @@ def retrain_cmd(
     Distortions (any of --flip, --random-crop, --random-scale, --random-brightness) compute each
     training image's bottleneck afresh at every step instead of reading the cache: much slower.
     """
+    from ..extras import require
     from ..transfer.distort import Distortions
     from ..transfer.retrain import FineTune, retrain
 
+    if onnx:
+        require("deploy", "--onnx")
     net = network_with_weights(model, weights)
     phases = {split: f"bottlenecks of the {split} images" for split in ("train", "validation", "test")}
     phases["head"] = "new classifier (steps, stops early when validation stops improving)"

@@ -95,9 +95,12 @@ def export_cmd(
 ) -> None:
     """Write a self-describing .safetensors (weights plus network, classes and preprocessing in its
     header) and/or an ONNX file (any batch size; input "image", output "logits")."""
+    from ..extras import require
     from ..weights import export
     from ..weights.load import open_weights
 
+    if onnx is not None:
+        require("deploy", "--onnx")
     if output is None and onnx is None:
         raise BadValue("say what to write: -o FILE.safetensors and/or --onnx FILE.onnx")
     if int8 and (onnx is None or calibrate is None):

@@ -23,6 +23,7 @@ from torch import nn
 from .. import hardware
 from ..cost.summary import summary
 from ..errors import BadValue
+from ..extras import require
 from ..factory import create_model
 from ..weights.convert import convert
 from .onnx import onnx_proto, session
@@ -169,6 +170,7 @@ def variants(name: str, *, peers: tuple[str, ...] = ("torchvision", "timm", "onn
     it chooses for each of ``batches``) and the peers' in ``peers`` that have the network, in
     ``dtypes`` ("fp32", "int8", "bf16" where the CPU has it natively). Returns them and our network
     (with the first peer's weights, or random ones when no peer has it)."""
+    require("deploy", "the inference benchmark")
     threads = threads or torch.get_num_threads()
     libraries = [p for p in PEERS.get(name, ()) if p in peers]
     bf16 = "bf16" in dtypes and hardware.current().native_bf16

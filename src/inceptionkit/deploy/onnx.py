@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from ..errors import BadValue
+from ..extras import require
 from ..files import atomic_save, check_output
 from ..probe import probing
 from ..runs import META_KEY  # the metadata_props key of the network, classes and preprocessing (JSON)
 from ..weights.preprocessing import preprocessing_of
-
 
 
 class ExportMismatch(ValueError):
@@ -82,6 +82,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, *, rtol: float | None
 def onnx_proto(model: nn.Module, example: torch.Tensor):
     """``torch.onnx.export`` (the torch.export-based exporter) of a module in its current mode, quietly:
     an ONNX ModelProto with input ``image`` (dynamic batch) and output ``logits``."""
+    require("deploy", "ONNX export")
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on deprecated paths it does not take
         program = torch.onnx.export(model, (example,), None, dynamo=True, verbose=False, input_names=["image"],
@@ -92,6 +93,7 @@ def onnx_proto(model: nn.Module, example: torch.Tensor):
 def session(model: str | os.PathLike | bytes, threads: int | None = None, spin: bool = True):
     """An ONNX Runtime CPU inference session on a file (or its bytes), all graph optimizations on.
     ``spin=False`` keeps its idle threads from spinning (fair when other work shares the cores)."""
+    require("deploy", "ONNX Runtime")
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -26,6 +26,7 @@ from torch import nn
 
 from .. import hardware
 from ..errors import BadValue
+from ..extras import require
 from ..files import atomic_write_bytes
 from ..probe import probing
 from ..weights.preprocessing import network_identity, preprocessing_of
@@ -194,6 +195,7 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, backend: str = "auto", fu
     ``check``: compare with the original (the report's ``max_rel_diff``, and for int8 the top-1
     agreement on the calibration images).
     """
+    require("deploy", "optimize")
     if dtype not in DTYPES:
         raise BadValue(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if backend not in BACKENDS:

@@ -27,6 +27,7 @@ from .. import hardware
 from ..data import load_data
 from ..data.folder import IMG_EXTENSIONS, open_image
 from ..errors import BadValue, MissingFile
+from ..extras import require
 from ..files import atomic_write_bytes
 from ..probe import probing
 from .onnx import export_onnx, session
@@ -89,6 +90,7 @@ def torch_int8(net: nn.Module, batches: list[torch.Tensor], scheme: str | None =
     when it compiles it (:class:`.aot.AheadOfTime`, one library per batch size: static shapes run
     8-40% faster here than one dynamic graph). ``scheme``: :func:`int8_scheme`'s, default this
     machine's. The network itself is left as it was."""
+    require("deploy", "int8 with torchao")
     try:
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -174,6 +176,7 @@ def quantize_onnx(path: str | os.PathLike, batches: list[torch.Tensor], out: str
     """ONNX Runtime's static quantization of an fp32 ONNX file into ``out``: QDQ format, calibrated
     (min-max) on ``batches``, in :func:`int8_scheme`'s ``scheme`` (default: this machine's); the fp32
     file's metadata (network, classes, preprocessing) is kept."""
+    require("deploy", "int8 ONNX")
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
