@@ -36,7 +36,7 @@ def int8_agreement(found, ours, images: int = 256) -> dict[str, float]:
     same = next(v.weights for v in found if v.family == "inceptionkit")
     for variant in found:
         if variant.dtype == "int8" and variant.weights == same:  # timm's variants hold other weights
-            got = torch.cat([torch.as_tensor(variant.run(b)) for b in x.split(32)])
+            got = torch.cat([torch.as_tensor(variant.forward(b)) for b in x.split(32)])
             shares[variant.name] = float((got.argmax(1) == expected).float().mean())
     return shares
 

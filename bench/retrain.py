@@ -1,8 +1,8 @@
 """retrain, run twice on the same folder: the first run computes every image's bottleneck, the second
 reads them all from the cache and only trains the new classifier. Prints both runs' seconds, the
 bottlenecks each computed, the speed-up (the target: at least 3x), and the test images the new
-classifier gets right against the classifier trained the earlier way (1000 Adam steps on random
-batches of 100, no early stop) on the same bottlenecks.
+classifier gets right against a classifier trained for a fixed 1000 Adam steps on random batches of
+100 (no early stop) on the same bottlenecks.
 
 The network is GoogLeNet (torchvision's variant, random weights with BatchNorm statistics measured on
 random images, so that its features tell images apart; ImageNet preprocessing at 224 px);
@@ -33,8 +33,8 @@ from inceptionkit.transfer.images import scan_images  # noqa: E402
 from tests.transfer.test_retrain import write_digits  # noqa: E402  (the tests' digit folders)
 
 
-def earlier_head(train, validation, classes: int, steps: int = 1000, batch: int = 100, seed: int = 0):
-    """The classifier as retrain trained it before: Adam on random batches, best validation accuracy kept."""
+def fixed_steps_head(train, validation, classes: int, steps: int = 1000, batch: int = 100, seed: int = 0):
+    """A classifier trained for ``steps`` Adam steps on random batches, the best validation accuracy kept."""
     generator = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(train.dim, classes)
     with torch.no_grad():
@@ -73,13 +73,13 @@ def bench(model, work: Path, images: int) -> None:
     image_set = scan_images(folder, 10.0, 10.0)
     parts = {split: bottlenecks(model, image_set.part(split), cache) for split in ("train", "validation", "test")}
     start = time.perf_counter()
-    head = earlier_head(parts["train"], parts["validation"], len(image_set.classes))
-    earlier_s = time.perf_counter() - start
+    head = fixed_steps_head(parts["train"], parts["validation"], len(image_set.classes))
+    fixed_steps_s = time.perf_counter() - start
     with torch.no_grad():
-        earlier = int((head(parts["test"].features).argmax(1) == parts["test"].labels).sum())
-    now = round(results[-1].test_accuracy * len(parts["test"]))
-    print(f"{images} images: test images right {now} of {len(parts['test'])} (the earlier head: {earlier}, "
-          f"trained in {earlier_s:.2f} s)", flush=True)
+        fixed_steps_right = int((head(parts["test"].features).argmax(1) == parts["test"].labels).sum())
+    right = round(results[-1].test_accuracy * len(parts["test"]))
+    print(f"{images} images: test images right {right} of {len(parts['test'])} (the 1000-step Adam head: "
+          f"{fixed_steps_right}, trained in {fixed_steps_s:.2f} s)", flush=True)
 
 
 def main() -> None:

@@ -88,6 +88,16 @@ def assume(**changes) -> Iterator[Hardware]:
         _assumed.pop()
 
 
+def native_bf16_on(device) -> bool:
+    """Whether ``device`` (a torch.device) computes bf16 natively: a CUDA device that does (compute
+    capability 8 or more), or this machine's CPU where :attr:`Hardware.native_bf16`."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return current().native_bf16
+
+
 @functools.cache
 def detect() -> Hardware:
     """The record of this machine, read once per process: torch's cpuinfo-based capabilities

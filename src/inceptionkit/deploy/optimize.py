@@ -206,7 +206,7 @@ def optimize(model: nn.Module, dtype: str = "fp32", *, backend: str = "auto", fu
     if dtype == "bf16":
         if backend == "onnxruntime":
             raise BadValue("bf16 runs in PyTorch: pass backend='torch' or 'auto'")
-        if not _native_bf16(param.device):
+        if not hardware.native_bf16_on(param.device):
             raise BadValue("bf16 is refused here: this CPU has no native bf16 (AVX512-BF16, AMX or Arm's BF16), "
                              "so bf16 would run emulated, slower than fp32; use fp32 or int8")
     if chunk is not None and chunk < 0:
@@ -349,12 +349,6 @@ def _evaluate(model: nn.Module, optimized: InferenceModel, x: torch.Tensor, batc
             into.top1_agreement = compare_logits(got, expected)[1]
             if hasattr(into, "agreement_images"):
                 into.agreement_images = len(got)
-
-
-def _native_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    return hardware.current().native_bf16
 
 
 def _torch_runner(net: nn.Module, dtype: str, compile: bool, report: Optimization,

@@ -15,9 +15,9 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     if amp not in ("auto", "bf16", "fp16", "none"):
         raise BadValue(f"amp must be auto, bf16, fp16 or none, got {amp!r}")
     if amp == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
-        return torch.bfloat16 if hardware.current().native_bf16 else None
+        if hardware.native_bf16_on(device):
+            return torch.bfloat16
+        return torch.float16 if device.type == "cuda" else None
     if amp == "fp16" and device.type != "cuda":
         raise BadValue("fp16 mixed precision needs a GPU (a grad scaler on CUDA); on CPU use --amp bf16")
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[amp]
