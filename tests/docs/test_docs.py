@@ -12,13 +12,17 @@ Each page (README.md and docs/*.md) is one test:
 - a console block after ``<!-- test: run -->`` is run in-process, and every line it shows after a
   command must appear in that command's output (whitespace aside).
 
-A block after ``<!-- no-test: REASON -->`` is skipped on purpose (training for minutes, compiled
-libraries, files only a reader has); such blocks stay the minority, and every page has at least one
-example that runs.
+A python block after ``<!-- no-test: REASON -->`` is not run, on purpose (training for minutes,
+compiled libraries, files only a reader has): it must still parse, and its imports must resolve. Such
+blocks stay the minority on every page, and every page has at least one example that runs.
+
+The examples are written small (a few steps, small images) so that all pages together take about
+half a minute on one core; INCEPTIONKIT_DOCS_TIMINGS=1 prints each block's CPU time.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -98,7 +102,9 @@ def inceptionkit_args(line: str) -> list[str] | None:
     inceptionkit ...``, ``python -m inceptionkit ...``), or None when the line runs something else."""
     try:
         tokens = shlex.split(line, comments=True)
-    except ValueError:
+    except ValueError as e:
+        if "inceptionkit" in line:
+            raise AssertionError(f"not a shell command line ({e}): {line}") from e
         return None
     for stop in ("|", "&&", ";", ">", "2>", "||"):
         if stop in tokens:
@@ -125,11 +131,13 @@ def check_command(args: list[str]) -> None:
     group = typer.main.get_command(app)
     ctx = group.make_context("inceptionkit", [], resilient_parsing=True)
     args = list(args)
+    own = {opt for param in group.params for opt in (*param.opts, *param.secondary_opts)}
     while args and args[0].startswith("-"):
-        assert args[0] == "--debug", f"{args[0]} is not an option of inceptionkit itself"
+        assert args[0] in own, f"{args[0]} is not an option of inceptionkit itself ({', '.join(sorted(own))})"
         args.pop(0)
     assert args, "no subcommand"
     name, command, rest = group.resolve_command(ctx, args)
+    assert command is not None, f"inceptionkit has no command {args[0]!r}"
     try:
         command.make_context(name, rest, parent=ctx)
     except click.exceptions.Exit:  # --help
@@ -140,14 +148,14 @@ def normalized(text: str) -> str:
     return " ".join(text.split())
 
 
-def run_console(block: Block, capsys) -> None:
+def run_console(block: Block) -> None:
     """Run each ``$ inceptionkit`` line of ``block`` in-process; the lines shown after it must appear in
     its output."""
     from typer.testing import CliRunner
 
     from inceptionkit.cli.main import app
 
-    chunks = re.split(r"^\$ ", block.code, flags=re.M)
+    chunks = re.split(r"^\$ ", block.code, flags=re.MULTILINE)
     for chunk in chunks[1:]:
         line, _, shown = chunk.partition("\n")
         args = inceptionkit_args(line)
@@ -161,6 +169,13 @@ def run_console(block: Block, capsys) -> None:
             if want.strip():
                 assert normalized(want) in output, (
                     f"{block.where}: `{line}` did not print\n{want}\nIt printed:\n{result.output}")
+
+
+def check_imports(block: Block) -> None:
+    """A block that is not run: it parses, and what it imports exists."""
+    tree = ast.parse(block.code, block.where)
+    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    exec(compile(ast.Module(body=imports, type_ignores=[]), block.where, "exec"), {})  # noqa: S102
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -226,6 +241,7 @@ def make_files(root: Path, digits_run: Path, digit_images, photo) -> None:
         folder.mkdir(parents=True)
         for k, index in enumerate([i for i, t in enumerate(labels) if t == digit][:12]):
             images[index].save(folder / f"{name}_{k}.png")
+    photo.crop((0, 0, 1, 1)).save(root / "dot.png")
     (root / "notes.txt").write_text("a file, not a folder\n")
     runs = root / "runs"
     runs.mkdir()
@@ -282,9 +298,18 @@ SOURCE_USE = [
 
 
 def sources_used(code: str) -> set[str]:
+    """The published sources ``code`` loads (``weights="random"`` and the like load none)."""
+    from inceptionkit.errors import UserError
     from inceptionkit.weights import get_source
 
-    return {get_source(m["model"], m["tag"]).key for pattern in SOURCE_USE for m in pattern.finditer(code)}
+    keys = set()
+    for pattern in SOURCE_USE:
+        for m in pattern.finditer(code):
+            try:
+                keys.add(get_source(m["model"], m["tag"]).key)
+            except UserError:
+                pass
+    return keys
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -311,9 +336,12 @@ def test_page(page, tmp_path, monkeypatch, capsys, docs_run, digit_images, photo
         f"{page}: {len(skipped)} of {len(python)} python blocks are skipped: keep them the minority")
     for block in skipped:
         assert block.mark[1], f"{block.where}: say why the block is not run"
+        try:
+            check_imports(block)
+        except Exception as e:
+            raise AssertionError(f"{block.where} (not run): {type(e).__name__}: {e}") from e
 
     # every command named in a shell block parses
-    commands = 0
     for block in blocks:
         if block.lang in SHELL:
             for line in command_lines(block):
@@ -321,9 +349,8 @@ def test_page(page, tmp_path, monkeypatch, capsys, docs_run, digit_images, photo
                 if args is not None:
                     try:
                         check_command(args)
-                    except Exception as e:  # noqa: BLE001 - the message is the point
+                    except Exception as e:
                         raise AssertionError(f"{block.where}: `{line}` does not parse: {e}") from e
-                    commands += 1
 
     monkeypatch.chdir(tmp_path)
     make_files(tmp_path, docs_run, digit_images, photo)
@@ -346,7 +373,7 @@ def test_page(page, tmp_path, monkeypatch, capsys, docs_run, digit_images, photo
 
     for block in blocks:
         if block.mark == ("test", "run"):
-            run_console(block, capsys)
+            run_console(block)
     if os.environ.get("INCEPTIONKIT_DOCS_TIMINGS"):
         with capsys.disabled():
             for seconds, where in timings:

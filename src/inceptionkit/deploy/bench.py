@@ -262,6 +262,7 @@ def _auto(ours: nn.Module, dtype: str, batches: tuple[int, ...], compile: bool, 
     return lambda x: chosen[len(x)](x) if len(x) in chosen else chosen[max(chosen)](x)
 
 
+@torch.no_grad()  # a variant given as a plain module builds no autograd graph while it is timed
 def measure(found: list[Variant], input_size: tuple[int, int, int], batches: tuple[int, ...] = (1, 16), *,
             repeats: int = 7, macs: int | None = None, seed: int = 0,
             progress: Callable[[str], None] | None = None) -> list[Timing]:
