@@ -28,6 +28,8 @@ KEPT_INSIDE = {  # (module, import): why it is imported where it is used
     ("inceptionkit.hardware", "torch"): "the leaf `inceptionkit info` and --help read without torch",
     ("inceptionkit.hardware", "importlib"): "finds optional packages by name",
     ("inceptionkit.cost.diagram", "matplotlib"): "0.3 s that `inceptionkit summary` does not need",
+    ("inceptionkit.weights.preprocessing", "torchvision"): "1.5 s that `list` and `summary` (via the factory) "
+                                                           "do not need",
     ("inceptionkit.deploy.aot", "torch._inductor"): "1.3 s, only when compiling ahead of time",
     ("inceptionkit.deploy.bench", "torch._inductor"): "1.3 s, only for the compiled peer",
     ("inceptionkit.deploy.bench", "torchvision"): "2 s for the quantized peers, only when benchmarked",

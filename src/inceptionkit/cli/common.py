@@ -307,14 +307,13 @@ def build_for_size(name: str, size: tuple[int, int, int] | None, kwargs: dict, d
     """
     import torch
 
-    from ..factory import create_model
-    from ..models import model_config
+    from ..models import build_model, model_config
 
     default = model_config(name).input_size
     size = size or (kwargs.get("in_chans", default[0]), *default[1:])
     kwargs = channels_for(size, kwargs, default)
     with torch.device(device):
-        return create_model(name, **kwargs), size
+        return build_model(name, **kwargs), size
 
 
 @contextlib.contextmanager

@@ -152,8 +152,7 @@ def table_cmd(
 
     from ..cost import network_table, table1
     from ..cost.table1 import stage_table
-    from ..factory import create_model
-    from ..models import model_config
+    from ..models import build_model, model_config
     from ..probe import dims
 
     if name is None and (variant is not None or width is not None):
@@ -177,7 +176,7 @@ def table_cmd(
     config = model_config(name)
     kwargs = model_kwargs(variant=variant, width=width)
     with torch.device("meta"):
-        model = create_model(name, aux_logits=False, **kwargs)
+        model = build_model(name, aux_logits=False, **kwargs)
     if name == "googlenet":
         result = table1(model)
         if as_json:

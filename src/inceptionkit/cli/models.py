@@ -28,16 +28,15 @@ def list_cmd() -> None:
     import torch
     from rich.table import Table
 
-    from ..factory import create_model
-    from ..models import list_models, model_config
+    from ..models import build_model, list_models, model_config
 
     def counts(name: str) -> tuple[int, int | None]:
         """Params without and with the aux heads (None: the network has none), from one meta build."""
         with torch.device("meta"):
             try:
-                model = create_model(name, aux_logits=True)
+                model = build_model(name, aux_logits=True)
             except ValueError:  # a network without aux heads refuses aux_logits=True
-                model = create_model(name)
+                model = build_model(name)
         total = sum(p.numel() for p in model.parameters())
         heads = [getattr(model, attr) for attr in getattr(model, "aux_taps", {}).values()]
         if not heads:

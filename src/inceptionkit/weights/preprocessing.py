@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torchvision.transforms import v2
 
 from ..errors import BadValue
 from ..models import model_config
@@ -93,6 +92,7 @@ class Preprocessing:
 
     def transform(self):
         """A torchvision v2 pipeline: PIL image (or uint8 tensor image) -> normalised float tensor C x H x W."""
+        from torchvision.transforms import v2
         steps = [
             v2.Resize(self.resize, interpolation=v2.InterpolationMode(self.interpolation), antialias=True),
             v2.CenterCrop(self.input_size[1:]),
