@@ -11,7 +11,8 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "InceptionOutputs": "models", "create_model": "factory", "build_model": "models", "list_models": "models", "model_config": "models",
+    "InceptionOutputs": "models", "build_model": "models", "list_models": "models", "model_config": "models",
+    "create_model": "factory",
     "compare_modules": "cost", "draw": "cost", "layer_graph": "cost", "summary": "cost", "table1": "cost",
     "load": "weights", "preprocess": "weights", "export": "weights",
 }

@@ -4,15 +4,20 @@ torch.compile(fullgraph=True), each compared with the eager network."""
 
 from __future__ import annotations
 
+import copy
 import io
+import math
+import pickle
 
 import pytest
 import torch
 import torch.fx
+from timm.models._features import feature_take_indices as timm_take_indices
+from torch.utils._pytree import tree_flatten, tree_unflatten
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from inceptionkit import create_model, list_models, model_config
-from inceptionkit.models.features import FeatureNet
+from inceptionkit import InceptionOutputs, create_model, list_models, model_config
+from inceptionkit.models.features import FeatureNet, feature_take_indices
 from inceptionkit.probe import LayerInputError, locate_failure, probing
 
 pytestmark = pytest.mark.filterwarnings(  # torch.jit's deprecation notice; torchvision's train/eval node note
@@ -39,15 +44,53 @@ def close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-4) -> bool:
     return (a - b).abs().max().item() <= tol * max(1.0, b.abs().max().item())
 
 
+# timm's tests/test_models.py: its size constants and its _get_input_size, read from our pretrained_cfg
+TARGET_BWD_SIZE, MAX_BWD_SIZE, TARGET_FFEAT_SIZE = 128, 320, 96
+
+
+def timm_input_size(cfg: dict, target: int | None = None) -> tuple[int, int, int]:
+    """The input timm's tests feed a model: a fixed size as it is, else min_input_size where the
+    default input exceeds ``target`` (each side capped at ``target`` without a min_input_size)."""
+    input_size = cfg["input_size"]
+    if cfg.get("fixed_input_size"):
+        return input_size
+    if cfg.get("min_input_size"):
+        if target and max(input_size) > target:
+            input_size = cfg["min_input_size"]
+    elif target and max(input_size) > target:
+        input_size = tuple(min(x, target) for x in input_size)
+    return input_size
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_forward_backward_every_parameter_gets_a_gradient(name):
+def test_model_backward_as_timm_runs_it(name):
+    """timm's test_model_backward: the default build (aux heads on where they are by default) in train
+    mode at timm's size (min_input_size: 31 or 75 here), its outputs ``torch.cat``-ed when a tuple (a
+    list of aux logits inside the tuple broke that), every parameter given a gradient."""
     model = build(name, num_classes=42).train()
-    out = model(small_input(name))
-    outputs = [out.logits, *out.aux] if isinstance(out, tuple) else [out]
-    assert all(o.shape == (2, 42) and torch.isfinite(o).all() for o in outputs)
-    torch.cat(outputs).mean().backward()
+    input_size = timm_input_size(model.pretrained_cfg, TARGET_BWD_SIZE)
+    assert max(input_size) <= MAX_BWD_SIZE
+    outputs = model(torch.randn(2, *input_size))
+    if isinstance(outputs, tuple):
+        assert len(outputs) == 1 + len(model.aux_taps) and outputs.logits is outputs[0]
+        outputs = torch.cat(outputs)
+    outputs.mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"no gradient for {missing}"
+    assert sum(p.numel() for p in model.parameters()) == sum(p.grad.numel() for p in model.parameters())
+    assert outputs.shape == (2 * (1 + len(model.aux_taps)), 42) and not torch.isnan(outputs).any()
+
+
+def test_train_outputs_are_a_flat_tuple_with_names_in_every_form():
+    logits, aux1, aux2 = torch.randn(2, 3), torch.randn(2, 3), torch.randn(2, 3)
+    out = InceptionOutputs(logits, (aux1, aux2))
+    assert out == InceptionOutputs(logits, aux1, aux2) == InceptionOutputs(logits, [aux1, aux2])
+    assert len(out) == 3 and out.logits is logits and out.aux == [aux1, aux2]
+    assert torch.equal(torch.cat(out), torch.cat([logits, aux1, aux2]))
+    copied = pickle.loads(pickle.dumps(out))
+    assert type(copied) is InceptionOutputs and all(torch.equal(a, b) for a, b in zip(copied, out))
+    leaves, spec = tree_flatten(out)  # as DistributedDataParallel and torch.export take it apart
+    assert len(leaves) == 3 and type(tree_unflatten(leaves, spec)) is InceptionOutputs
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -120,6 +163,36 @@ def test_default_cfg_has_timms_keys_and_they_are_right(name):
     assert cfg["input_size"] == config.input_size and cfg["num_classes"] == model.num_classes
     for key in ("crop_pct", "interpolation", "mean", "std", "min_input_size", "fixed_input_size"):
         assert key in cfg
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_classifier_as_timm_checks_it(name):
+    """timm's test_model_default_cfgs and _non_std: reset_classifier(0) leaves pre-logits
+    (``head_hidden_size`` wide); a network built with num_classes=0 gives ``num_features`` along dim 1
+    (a teaching network gave its dense layers' 150 where num_features says 30); with global_pool=''
+    the map of pool_size."""
+    with torch.device("meta"):
+        model = create_model(name).eval()
+        cfg = model.pretrained_cfg
+        x = torch.zeros(1, *cfg["input_size"])
+        pre_logits = model.forward_head(model.forward_features(x), pre_logits=True)
+        model.reset_classifier(0)
+        assert model.num_classes == 0 and model(x).shape == pre_logits.shape == (1, model.head_hidden_size)
+        headless = create_model(name, num_classes=0).eval()
+        out = headless(x)
+        assert out.shape[-1 if out.ndim == 3 else 1] == headless.num_features
+        unpooled = create_model(name, num_classes=0, global_pool="").eval()(x)
+        assert unpooled.ndim == 4 and tuple(unpooled.shape[-2:]) == cfg["pool_size"]
+
+
+def test_teaching_network_built_without_classifier_is_its_module():
+    model = create_model("teaching_fer2013", num_classes=0).eval()
+    x = torch.randn(2, 1, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(model(x), model.forward_features(x))
+        assert model(torch.randn(1, 1, 40, 40)).shape == (1, 30, 40, 40)  # no flatten head: any size
+        model.set_global_pool("flatten")  # the dense layers' pre-logits, as asked
+        assert model(x).shape == (2, model.head_hidden_size) == (2, 150)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -247,6 +320,105 @@ def compiled_matches(name: str, mode: str, backend: str) -> None:
     assert all(close(a, b, 1e-3) for a, b in zip(grads, eager_grads))
 
 
+# --- timm's forward_intermediates and prune_intermediate_layers ------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_intermediates_as_timm_checks_them(name):
+    """timm's test_model_forward_intermediates at its size (min_input_size here), and the maps are the
+    network's own stage outputs (FeatureNet's), the final one forward_features', checkpointed or not."""
+    model = build(name).eval()
+    input_size = timm_input_size(model.pretrained_cfg, TARGET_FFEAT_SIZE)
+    x = torch.randn(1, *input_size)
+    channels = [level["num_chs"] for level in model.feature_info]
+    reductions = [level["reduction"] for level in model.feature_info]
+    with torch.no_grad():
+        output, intermediates = model.forward_intermediates(x, output_fmt="NCHW")
+        assert len(intermediates) == len(channels)
+        for c, r, o in zip(channels, reductions, intermediates):
+            assert o.shape[1] == c and o.shape[0] == 1 and not torch.isnan(o).any()
+            assert o.shape[2] <= math.ceil(input_size[1] / r) + 1 and o.shape[3] <= math.ceil(input_size[2] / r) + 1
+        assert torch.allclose(output, model.forward_features(x))
+        assert all(torch.equal(a, b) for a, b in zip(intermediates, FeatureNet(model)(x)))
+        model.set_grad_checkpointing()
+        assert torch.allclose(model.forward_intermediates(x)[0], output, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("indices", [None, 1, 3, 5, [0], [-1], [3, 1], [1, 1, -5], (2, -2)])
+def test_feature_indices_are_timms(indices):
+    assert feature_take_indices(5, indices) == timm_take_indices(5, indices)
+
+
+def test_feature_indices_out_of_range_are_refused():
+    for wrong in (0, 6, [5], [-6], [], "1", [1.0]):
+        with pytest.raises(ValueError, match="indices"):
+            feature_take_indices(5, wrong)
+    with torch.device("meta"):
+        model = create_model("googlenet_cifar")
+    with pytest.raises(ValueError, match="output_fmt must be 'NCHW'"):
+        model.forward_intermediates(torch.zeros(1, 3, 32, 32, device="meta"), output_fmt="NHWC")
+
+
+@pytest.fixture(scope="module")
+def v3_pair():
+    """timm's inception_v3 and ours with its weights (converted), in eval mode."""
+    timm = pytest.importorskip("timm")
+    from inceptionkit.weights import convert
+
+    torch.manual_seed(0)
+    reference = timm.create_model("inception_v3", pretrained=False).eval()
+    if not hasattr(reference, "forward_intermediates"):
+        pytest.skip("this timm's inception_v3 has no forward_intermediates")
+    ours = create_model("inception_v3", aux_logits=False)
+    ours.load_state_dict(convert(reference.state_dict(), "inception_v3", "timm"))
+    return reference, ours.eval()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"indices": 2}, {"indices": [3, 0]}, {"indices": [-2], "stop_early": True},
+    {"indices": 1, "intermediates_only": True}, {"indices": (1, -1), "stop_early": True, "intermediates_only": True},
+], ids=str)
+def test_forward_intermediates_equal_timms_inception_v3(v3_pair, kwargs):
+    reference, ours = v3_pair
+    x = torch.randn(2, 3, 75, 75, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        theirs, mine = reference.forward_intermediates(x, **kwargs), ours.forward_intermediates(x, **kwargs)
+    if not kwargs.get("intermediates_only"):
+        assert torch.allclose(mine[0], theirs[0], atol=1e-5)
+        theirs, mine = theirs[1], mine[1]
+    assert len(mine) == len(theirs) >= 1
+    assert all(a.shape == b.shape and torch.allclose(a, b, atol=1e-5) for a, b in zip(mine, theirs))
+
+
+def test_prune_intermediate_layers_equals_timms_inception_v3(v3_pair):
+    reference, ours = map(copy.deepcopy, v3_pair)
+    assert ours.prune_intermediate_layers([1, -3]) == reference.prune_intermediate_layers([1, -3]) == [1, 2]
+    assert ours.num_features == ours.head_hidden_size == reference.num_features == 288
+    x = torch.randn(2, 3, 75, 75, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(ours(x), reference(x), atol=1e-5)  # the unpooled mixed_5d map
+        assert torch.allclose(ours.forward_intermediates(x, indices=[1, 2])[1][1], ours(x))
+
+
+def test_prune_drops_the_stages_after_the_last_level_and_the_aux_heads():
+    model = build("googlenet", num_classes=5)
+    names = [level["module"] for level in model.feature_info]
+    assert model.prune_intermediate_layers(indices=[0, 2]) == [0, 2]
+    kept = model.trunk[:model.trunk.index(names[2]) + 1]
+    assert all(isinstance(getattr(model, n), torch.nn.Identity) for n in model.trunk[len(kept):])
+    weighted = {n for n in kept if any(True for _ in getattr(model, n).parameters())}
+    assert {k.split(".")[0] for k in model.state_dict()} == weighted  # no aux heads, no classifier
+    assert model.aux1 is None and not model.has_aux and model.num_features == model.feature_info[2]["num_chs"]
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), model.forward_intermediates(x, indices=2, intermediates_only=True)[0])
+    assert isinstance(model.train()(x), torch.Tensor)  # no aux outputs in train mode either
+    model.reset_classifier(3, "avg")  # a new head on the last kept level
+    assert model.eval()(x).shape == (2, 3)
+    full = build("googlenet_cifar")  # the deepest level kept and prune_head=False: nothing changes
+    assert full.prune_intermediate_layers(indices=2, prune_head=False) == [2, 3] and full.num_classes == 10
+
+
 # --- training hooks timm's optimizers and trainers use ---------------------------------------------
 
 
@@ -323,6 +495,21 @@ def test_the_size_rule_is_what_the_layers_take_in_train_and_eval_mode(name):
             if refused is not None:  # refused up front, with the rule and the nearest sizes that work
                 with pytest.raises(LayerInputError, match=rf"{refused}x{refused} .*they take .*nearest sides"):
                     model(torch.zeros(2, model.in_chans, refused, refused, device="meta"))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if model_config(n).family != "teaching"])
+def test_non_square_inputs_at_the_declared_minimum_side(name):
+    """pretrained_cfg's min_input_size side beside another (the default side, 8 more, twice and half the
+    minimum), either way round, in train mode (aux heads on): what runs is what the declared rule takes.
+    BN-Inception refuses 62 beside 31, as its rule says and timm's one min_input_size cannot say."""
+    with torch.device("meta"):
+        model = create_model(name, aux_logits=name in WITH_AUX).train()
+    cfg, rule = model.pretrained_cfg, model.size_rule
+    side = cfg["min_input_size"][1]
+    assert side == rule.minimum and runs(model, side)
+    for other in sorted({cfg["input_size"][1], side + 8, 2 * side, max(1, side // 2)}):
+        for size in ((side, other), (other, side)):
+            assert runs(model, size) == rule.accepts(other), size
 
 
 def test_bn_inception_checks_height_and_width_each():

@@ -47,7 +47,8 @@ def test_parameter_counts_match_torchvision_and_timm():
 @pytest.mark.parametrize(
     "ours, theirs",
     [
-        (lambda: FactorizedModule(288, 64, 48, 64, 64, 96, 64, kernel_size=5), lambda: tv_inception.InceptionA(288, 64)),
+        (lambda: FactorizedModule(288, 64, 48, 64, 64, 96, 64, kernel_size=5),
+         lambda: tv_inception.InceptionA(288, 64)),
         (lambda: GridReduction(288, None, 384, 64, 96), lambda: tv_inception.InceptionB(288)),
         (lambda: AsymmetricModule(768, 192, 160, 192, 192), lambda: tv_inception.InceptionC(768, 160)),
         (lambda: AsymmetricGridReduction(768, 192, 320, 192), lambda: tv_inception.InceptionD(768)),

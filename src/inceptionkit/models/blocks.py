@@ -228,6 +228,27 @@ class Residual(nn.Module):
         return f"scale={self.scale}"
 
 
+SLIM_STEM = ("conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a", "maxpool_5a")
+
+
+def slim_stem(in_chans: int, last: str = "maxpool_5a") -> OrderedDict[str, nn.Module]:
+    """TF-slim's stem of Inception-v3, -v4 and the Inception-ResNets (299x299 -> 35x35x192), its layers by
+    their scope names (lower case) from ``conv2d_1a`` up to and including ``last``: the networks add
+    them as their first stages, so their state_dict keys are the same in all of them."""
+    if last not in SLIM_STEM:
+        raise BadValue(f"last must be one of the stem's layers {', '.join(SLIM_STEM)}, got {last!r}")
+    layers = {  # built one by one, only as far as asked: random initial weights are drawn in forward order
+        "conv2d_1a": lambda: BasicConv(in_chans, 32, 3, stride=2, padding="valid"),  # 149x149x32
+        "conv2d_2a": lambda: BasicConv(32, 32, 3, padding="valid"),  # 147x147x32
+        "conv2d_2b": lambda: BasicConv(32, 64, 3),  # 147x147x64 ("same": the only padded conv)
+        "maxpool_3a": lambda: nn.MaxPool2d(3, stride=2),  # 73x73x64
+        "conv2d_3b": lambda: BasicConv(64, 80, 1),  # 73x73x80
+        "conv2d_4a": lambda: BasicConv(80, 192, 3, padding="valid"),  # 71x71x192
+        "maxpool_5a": lambda: nn.MaxPool2d(3, stride=2),  # 35x35x192
+    }
+    return OrderedDict((name, layers[name]()) for name in SLIM_STEM[:SLIM_STEM.index(last) + 1])
+
+
 def fit_aux_grid(x: torch.Tensor) -> torch.Tensor:
     """The input of :class:`AuxHead`'s 5x5 conv: the 5x5/3 average pool where the grid allows it, and
     grids smaller than 5x5 brought to 5x5 by adaptive average pooling, so that the head takes every

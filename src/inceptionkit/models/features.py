@@ -60,6 +60,27 @@ def feature_indices(available: int, out_indices: Sequence[int] | None) -> list[i
     return sorted({i % available for i in out_indices})
 
 
+def feature_take_indices(available: int, indices: int | Sequence[int] | None = None) -> tuple[list[int], int]:
+    """timm's ``feature_take_indices`` for ``forward_intermediates``: ``indices`` an int n is the last n
+    levels, a sequence those levels (negative from the last, kept in the order and number given), None
+    all of them. Returns the levels and the deepest."""
+    if indices is None:
+        indices = available
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        if not 0 < indices <= available:
+            raise BadValue(f"indices={indices}: the last n feature levels, n from 1 to {available}")
+        return list(range(available - indices, available)), available - 1
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Sequence) or not indices or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        raise BadValue(f"indices must be a number of levels or a sequence of feature levels (ints), got {indices!r}")
+    wrong = [i for i in indices if not -available <= i < available]
+    if wrong:
+        raise BadValue(f"indices {tuple(indices)}: the network has {available} feature levels, "
+                       f"0 ... {available - 1} (or -{available} ... -1)")
+    levels = [i % available for i in indices]
+    return levels, max(levels)
+
+
 class FeatureNet(nn.ModuleDict):
     """The stages of ``model`` up to its deepest chosen feature level; ``forward`` returns the maps of
     the levels ``out_indices`` of ``model.feature_info``, shallowest first."""

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
-
 from .blocks import (
     AuxHead,
     BasicConv,
@@ -32,6 +30,7 @@ from .blocks import (
     check_widths,
     conv_branch,
     pool_branch,
+    slim_stem,
 )
 from .inception_v3 import FactorizedModule
 from .inception_v4 import PAPER, ReductionA
@@ -115,13 +114,9 @@ class InceptionResNetV1(InceptionNet):
         super().__init__()
         check_channels(in_chans=in_chans)
         refuse_aux("Inception-ResNet-v1", aux_logits, " (the paper has none)")
-        # stem (Fig. 14): 299x299x3 -> 35x35x256
-        self.conv2d_1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149x149x32
-        self.conv2d_2a = BasicConv(32, 32, 3, padding="valid")  # 147x147x32
-        self.conv2d_2b = BasicConv(32, 64, 3)  # 147x147x64
-        self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # 73x73x64
-        self.conv2d_3b = BasicConv(64, 80, 1)  # 73x73x80
-        self.conv2d_4a = BasicConv(80, 192, 3, padding="valid")  # 71x71x192
+        # stem (Fig. 14): 299x299x3 -> 35x35x256, TF-slim's up to conv2d_4a, then a 3x3/2 conv where it pools
+        for name, layer in slim_stem(in_chans, last="conv2d_4a").items():  # 71x71x192
+            self.add_module(name, layer)
         self.conv2d_4b = BasicConv(192, 256, 3, stride=2, padding="valid")  # 35x35x256
         # 5 x Inception-ResNet-A (Fig. 10): 35x35x256
         a = [f"block35_{i}" for i in range(1, 6)]
@@ -167,16 +162,12 @@ class InceptionResNetV2(InceptionNet):
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0):
         super().__init__()
         check_channels(in_chans=in_chans)
-        # stem (TF-slim; the paper uses the v4 stem of Fig. 3): 299x299x3 -> 35x35x320
-        self.conv2d_1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149x149x32
-        self.conv2d_2a = BasicConv(32, 32, 3, padding="valid")  # 147x147x32
-        self.conv2d_2b = BasicConv(32, 64, 3)  # 147x147x64
-        self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # 73x73x64
-        self.conv2d_3b = BasicConv(64, 80, 1)  # 73x73x80
-        self.conv2d_4a = BasicConv(80, 192, 3, padding="valid")  # 71x71x192
-        self.maxpool_5a = nn.MaxPool2d(3, stride=2)  # 35x35x192
+        # stem (TF-slim's, as in Inception-v3; the paper uses the v4 stem of Fig. 3): 299x299x3 -> 35x35x320
+        for name, layer in slim_stem(in_chans).items():  # 35x35x192
+            self.add_module(name, layer)
         # mixed_5b: a v3-style 35x35 module (#1x1 96, 5x5 reduce 48 -> 64, double 3x3 64 -> 96 -> 96, pool proj 64)
-        self.mixed_5b = FactorizedModule(192, 96, 48, 64, 64, 96, 64, kernel_size=5, count_include_pad=False)  # 35x35x320
+        self.mixed_5b = FactorizedModule(
+            192, 96, 48, 64, 64, 96, 64, kernel_size=5, count_include_pad=False)  # 35x35x320
         # 10 x Inception-ResNet-A (Fig. 16, TF-slim's widths): 35x35x320
         a = [f"block35_{i}" for i in range(1, 11)]
         for name in a:

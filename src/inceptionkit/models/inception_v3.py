@@ -21,7 +21,6 @@ from torch import nn
 from ..errors import BadValue
 from .blocks import (
     AuxHead,
-    BasicConv,
     Branch,
     Concat,
     check_channels,
@@ -29,6 +28,7 @@ from .blocks import (
     conv_branch,
     expanded_bank,
     pool_branch,
+    slim_stem,
 )
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
@@ -74,7 +74,8 @@ class FactorizedModule(Concat):
             "branch1": conv_branch(in_chs, (ch1x1, 1), **conv_kw),
             "branch2": conv_branch(in_chs, (ch3x3red, 1), (ch3x3, kernel_size), **conv_kw),
             "branch3": conv_branch(in_chs, (dbl3x3red, 1), (dbl3x3, 3), (dbl3x3, 3), **conv_kw),
-            "branch4": pool_branch(in_chs, pool, 3, 1, 1, proj=pool_proj, count_include_pad=count_include_pad, **conv_kw),
+            "branch4": pool_branch(
+                in_chs, pool, 3, 1, 1, proj=pool_proj, count_include_pad=count_include_pad, **conv_kw),
         })
 
 
@@ -196,22 +197,17 @@ class InceptionV3(InceptionNet):
     """Inception-v3 as released (TF-slim; torchvision's and timm's ``inception_v3``).
 
     Stage names follow TF-slim's scopes in lower case: stem ``conv2d_1a conv2d_2a conv2d_2b maxpool_3a conv2d_3b
-    conv2d_4a maxpool_5a`` (torchvision ``Conv2d_1a_3x3`` ... ``maxpool2``; the same names as inception_resnet_v2), then ``mixed_5b`` ...
-    ``mixed_7c`` (``Mixed_5b`` ...); ``aux`` (torchvision ``AuxLogits``) taps ``mixed_6e``.
+    conv2d_4a maxpool_5a`` (torchvision ``Conv2d_1a_3x3`` ... ``maxpool2``; the same names as inception_resnet_v2),
+    then ``mixed_5b`` ... ``mixed_7c`` (``Mixed_5b`` ...); ``aux`` (torchvision ``AuxLogits``) taps ``mixed_6e``.
     The minimum input is 75x75, in train mode (with the aux head) and eval mode alike.
     """
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True, drop_rate: float = 0.5):
         super().__init__()
         check_channels(in_chans=in_chans)
-        # stem (299 -> 35): all "valid" except conv2d_2b
-        self.conv2d_1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149
-        self.conv2d_2a = BasicConv(32, 32, 3, padding="valid")  # 147
-        self.conv2d_2b = BasicConv(32, 64, 3)  # 147
-        self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # 73
-        self.conv2d_3b = BasicConv(64, 80, 1)  # 73
-        self.conv2d_4a = BasicConv(80, 192, 3, padding="valid")  # 71
-        self.maxpool_5a = nn.MaxPool2d(3, stride=2)  # 35
+        # stem (299 -> 35x35x192): TF-slim's, as in the Inception-ResNets, conv2d_1a ... maxpool_5a
+        for name, layer in slim_stem(in_chans).items():
+            self.add_module(name, layer)
         # 35x35 (Figure 5, with a 5x5)  in  #1x1 #5x5red #5x5 dbl3x3red dbl3x3 pool_proj
         self.mixed_5b = FactorizedModule(192,  64,  48,  64,  64,  96,  32, kernel_size=5)  # 256
         self.mixed_5c = FactorizedModule(256,  64,  48,  64,  64,  96,  64, kernel_size=5)  # 288
@@ -274,7 +270,8 @@ class InceptionV3(InceptionNet):
     deviations=(
         "Stem after the first pool is 1x1-80, 3x3-192 (valid), max pool 3x3/2; Table 1 has 3x3-80, 3x3/2-192, 3x3-288.",
         "35x35 modules keep a 5x5 branch (1x1-48 -> 5x5-64) beside the double 3x3 that Figure 5 puts in its place.",
-        "17x17 stage: a grid reduction, then 4 asymmetric modules; 8x8 stage: a grid reduction, then 2 expanded modules.",
+        "17x17 stage: a grid reduction, then 4 asymmetric modules; 8x8 stage: a grid reduction, then 2 expanded "
+        "modules.",
         "Aux head: 1x1-128 -> 5x5-768 conv -> fc, where the paper's Figure 8 has an FC-1024.",
         "Avg-pool branches count the zero padding (torchvision/timm); TF-slim's SAME pooling excludes it.",
         "No transform_input: inputs are normalized with mean/std 0.5 by the caller, never inside the model.",

@@ -24,6 +24,7 @@ from .blocks import (
     conv_branch,
     expanded_bank,
     pool_branch,
+    slim_stem,
 )
 from .net import InceptionNet
 from .registry import INCEPTION_MEAN, INCEPTION_STD, register_model
@@ -161,10 +162,9 @@ class InceptionV4(InceptionNet):
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0):
         super().__init__()
         check_channels(in_chans=in_chans)
-        # stem (Fig. 3): 299x299x3 -> 35x35x384
-        self.conv2d_1a = BasicConv(in_chans, 32, 3, stride=2, padding="valid")  # 149x149x32
-        self.conv2d_2a = BasicConv(32, 32, 3, padding="valid")  # 147x147x32
-        self.conv2d_2b = BasicConv(32, 64, 3)  # 147x147x64
+        # stem (Fig. 3): 299x299x3 -> 35x35x384, TF-slim's three convs, then mixed branches where v3 pools
+        for name, layer in slim_stem(in_chans, last="conv2d_2b").items():  # 147x147x64
+            self.add_module(name, layer)
         self.mixed_3a = StemReduction(64, 96, pool_first=True)  # 73x73x160
         self.mixed_4a = StemFactorized(160, ch3x3=(64, 96), ch7x7=(64, 64, 64, 96))  # 71x71x192
         self.mixed_5a = StemReduction(192, 192, pool_first=False)  # 35x35x384

@@ -4,26 +4,31 @@ A network is an ordered trunk of named stages (``conv1`` ... ``inception5b``), o
 heads that tap named stages in training, and a head (global pool, dropout, linear ``fc``). It offers
 timm's contract (``forward_features``, ``forward_head(pre_logits=...)``, ``reset_classifier(n,
 global_pool)``, ``get_classifier``, ``feature_info``, ``num_features``, ``head_hidden_size``,
-``pretrained_cfg``, ``set_grad_checkpointing``, ``group_matcher``, ``no_weight_decay``) and scripts,
+``pretrained_cfg``, ``set_grad_checkpointing``, ``group_matcher``, ``no_weight_decay``,
+``forward_intermediates``, ``prune_intermediate_layers``) and scripts,
 traces (``torch.jit``, ``torch.fx``) and exports (``torch.export``, ``torch.compile(fullgraph=True)``)
 like torchvision's models: the forward pass reads no sizes as Python numbers except in an eager-only
 input check.
 
 Output types are the same everywhere: eval mode returns logits; train mode with aux heads returns
-``InceptionOutputs(logits, aux)`` with ``aux`` a tuple of aux logits in tap order (lowest first).
+``InceptionOutputs``, the flat tuple ``(logits, aux_1, ..., aux_n)`` with ``.logits`` and ``.aux`` (the
+aux logits in tap order, lowest first); compiled by TorchScript, ``ScriptedOutputs(logits, aux)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Dict, List, NamedTuple
 
 import torch
 from torch import nn
+from torch.utils._pytree import register_pytree_node
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import BadValue
 from ..probe import locating
 from .blocks import running_eagerly
+from .features import feature_take_indices
 from .head import GlobalPool, check_pool
 from .sizes import SizeRule, check_input
 
@@ -34,8 +39,42 @@ def refuse_aux(network: str, aux_logits: bool, why: str = "") -> None:
         raise BadValue(f"aux_logits=True: {network} has no auxiliary heads{why}; aux_logits must be False")
 
 
-class InceptionOutputs(NamedTuple):
-    """Train-mode output of a network with aux heads: main logits and a list of aux logits."""
+class InceptionOutputs(tuple):
+    """Train-mode output of a network with aux heads: the tuple ``(logits, aux_1, ..., aux_n)`` of tensors,
+    with ``logits`` and ``aux`` (the aux logits in tap order, lowest first) by name. A flat tuple, as
+    torchvision's and timm's: ``torch.cat(out)`` stacks every head's logits (timm's backward test does).
+    ``InceptionOutputs(logits, aux)`` also takes the aux logits as one sequence."""
+
+    _fields = ("logits", "aux")  # torch.fx rebuilds a tuple with _fields as InceptionOutputs(*elements)
+
+    def __new__(cls, logits: torch.Tensor, *aux: torch.Tensor | Sequence[torch.Tensor]):
+        if len(aux) == 1 and isinstance(aux[0], (list, tuple)):
+            aux = tuple(aux[0])
+        return super().__new__(cls, (logits, *aux))
+
+    def __getnewargs__(self) -> tuple:  # copy and pickle
+        return tuple(self)
+
+    @property
+    def logits(self) -> torch.Tensor:
+        return self[0]
+
+    @property
+    def aux(self) -> list[torch.Tensor]:
+        return list(self[1:])
+
+    def __repr__(self) -> str:
+        return f"InceptionOutputs(logits={self.logits!r}, aux={self.aux!r})"
+
+
+# DistributedDataParallel, torch.export and torch.compile take outputs apart and rebuild them as pytrees
+register_pytree_node(InceptionOutputs, lambda out: (list(out), None), lambda values, _: InceptionOutputs(*values),
+                     serialized_type_name="inceptionkit.models.net.InceptionOutputs")
+
+
+class ScriptedOutputs(NamedTuple):
+    """What a TorchScript-compiled network returns in train mode (TorchScript has no tuple of varying
+    length): the same ``logits`` and ``aux``, the aux logits as a list."""
 
     logits: torch.Tensor
     aux: List[torch.Tensor]  # typing.List: TorchScript reads this annotation
@@ -148,13 +187,73 @@ class InceptionNet(nn.Module):
         x = self.head_drop(self.global_pool(x))
         return x if pre_logits else self.fc(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | ScriptedOutputs:  # TorchScript's; eager: InceptionOutputs
         with_aux = self.training and len(self.roles) > len(self.trunk)
         features, aux = self._forward_trunk(x, with_aux, True)
         logits = self.forward_head(features)
         if with_aux:
-            return InceptionOutputs(logits, aux)
+            if torch.jit.is_scripting():
+                return ScriptedOutputs(logits, aux)
+            else:
+                return InceptionOutputs(logits, *aux)
         return logits
+
+    # --- timm's intermediate features ----------------------------------------------------
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> List[torch.Tensor] | tuple[torch.Tensor, List[torch.Tensor]]:
+        """timm's ``forward_intermediates``: the maps of the ``feature_info`` levels ``indices`` (an int n:
+        the last n; a sequence: those levels, negative from the last; None: all), in forward order, after
+        the final feature map (``forward_features``'; with ``stop_early``, the deepest level's) unless
+        ``intermediates_only``. The aux heads do not run; ``norm`` changes nothing (no final norm)."""
+        if output_fmt != "NCHW":
+            raise BadValue(f"output_fmt must be 'NCHW' (these networks have no other layout), got {output_fmt!r}")
+        levels, deepest = feature_take_indices(len(self.feature_info), indices)
+        taps = {self.feature_info[i]["module"] for i in levels}
+        last = self.feature_info[deepest]["module"]
+        self.check_input(x, False)
+        checkpointing = self.grad_checkpointing and self.training
+        intermediates = []
+        for name in self.trunk:
+            module = getattr(self, name)
+            x = checkpoint(module, x, use_reentrant=False) if checkpointing else module(x)
+            if name in taps:
+                intermediates.append(x)
+            if stop_early and name == last:
+                break
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """timm's ``prune_intermediate_layers``: the stages after the deepest of the ``feature_info`` levels
+        ``indices`` become ``nn.Identity`` (every level keeps its index); with ``prune_head``, or when
+        stages went, the aux heads go and the classifier and pooling too (``forward`` returns the last
+        kept map, ``num_features`` wide). ``prune_norm`` changes nothing (no final norm). Returns the
+        levels, as :func:`~inceptionkit.models.features.feature_take_indices` gives them."""
+        levels, deepest = feature_take_indices(len(self.feature_info), indices)
+        end = self.trunk.index(self.feature_info[deepest]["module"]) + 1
+        for name in self.trunk[end:]:
+            setattr(self, name, nn.Identity())
+        pruned = end < len(self.trunk)
+        if pruned:
+            self.num_features = self.head_hidden_size = self.feature_info[deepest]["num_chs"]
+        if prune_head or pruned:
+            heads = list(self.aux_taps.values())
+            for aux in heads:
+                setattr(self, aux, None)
+            self.aux_taps, self.roles = {}, {name: STAGE for name in self.trunk}
+            self.frozen = [name for name in self.frozen if name not in heads]
+            self.reset_classifier(0, "")
+        return levels
 
     # --- classifier -----------------------------------------------------------------------
     def get_classifier(self) -> nn.Module:

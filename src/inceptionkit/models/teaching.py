@@ -31,7 +31,11 @@ class TeachingNet(InceptionNet):
     ``forward_features`` runs on any size (the module is fully convolutional); the head needs
     exactly ``input_size`` (C, H, W). ``num_features`` is the module's channels, ``head_hidden_size``
     the width the head's flatten and dense layers give ``fc``. Its ``global_pool`` is 'flatten', or ''
-    (with no classifier: the feature map passes through).
+    (with no classifier: the feature map passes through). Built without a classifier (``num_classes=0``)
+    the network is its module, as Keras's ``include_top=False`` leaves it: ``global_pool`` starts as '',
+    so that ``forward`` gives the feature map of ``num_features`` channels (timm's contract for
+    ``num_classes=0``); 'flatten' brings back the dense layers' pre-logits. ``reset_classifier(0)`` keeps
+    the head as it is, as in timm.
     """
 
     def __init__(
@@ -60,7 +64,7 @@ class TeachingNet(InceptionNet):
         self.hidden = nn.Sequential(layers)
         self.num_features, self.head_hidden_size = module.out_chs, chs
         self.num_classes, self.drop_rate = num_classes, drop_rate
-        self.pool_type = "flatten"
+        self.pool_type = "flatten" if num_classes > 0 else ""
         self.head_drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(chs, num_classes) if num_classes > 0 else nn.Identity()
         self._set_trunk(["inception"])
