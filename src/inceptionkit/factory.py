@@ -6,21 +6,12 @@ Built here, where both the networks (:mod:`inceptionkit.models`) and their weigh
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 from torch import nn
 
-from .errors import RandomWeightsWarning
 from .models.registry import build_model, check_feature_request, shape_model
-from .weights.load import load_source
-
-RANDOM_WEIGHTS = ("random", "none")  # what a user types for no weights at all
-
-
-def asks_for_no_weights(weights) -> bool:
-    """``weights`` is "random" or "none" (any case): an untrained baseline, not a source of weights."""
-    return weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS
+from .weights.load import asks_for_no_weights, load_source, warn_random_weights
 
 
 def create_model(
@@ -45,8 +36,7 @@ def create_model(
     """
     check_feature_request(features_only, out_indices)
     if asks_for_no_weights(weights):
-        warnings.warn(f"{name} with random weights: a baseline to compare trained weights against",
-                      RandomWeightsWarning, stacklevel=2)
+        warn_random_weights(name)
         weights = None
     if weights is None:
         return build_model(name, features_only=features_only, out_indices=out_indices, global_pool=global_pool,

@@ -54,10 +54,12 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from ..errors import UserError
+        from ..errors import InceptionkitWarning, UserError
 
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():  # each command shows each of our warnings once, however often it runs
+                warnings.filterwarnings("default", category=InceptionkitWarning)
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):  # typer reports its own
             raise
         except KeyboardInterrupt:  # the long commands say what they kept themselves

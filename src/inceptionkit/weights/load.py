@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import BadValue, MissingFile
+from ..errors import BadValue, MissingFile, RandomWeightsWarning
 from ..files import check_output
 from ..models import build_model, list_models
 from ..runs import is_run, load_checkpoint, read_safetensors, write_safetensors
@@ -138,6 +138,21 @@ def attach(model: nn.Module, preprocessing: Preprocessing, classes: list[str], s
 def preprocess(model: nn.Module):
     """The transform from a PIL image to ``model``'s input tensor, built from what the model carries."""
     return preprocessing_of(model).transform()
+
+
+# --- no weights at all ------------------------------------------------------------------------------
+
+RANDOM_WEIGHTS = ("random", "none")  # what a user types for no weights at all
+
+
+def asks_for_no_weights(weights) -> bool:
+    """``weights`` is "random" or "none" (any case): an untrained baseline, not a source of weights."""
+    return weights is not None and str(weights).strip().lower() in RANDOM_WEIGHTS
+
+
+def warn_random_weights(name: str, stacklevel: int = 2) -> None:
+    warnings.warn(f"{name} with random weights: a baseline to compare trained weights against",
+                  RandomWeightsWarning, stacklevel=stacklevel + 1)
 
 
 # --- published sources -------------------------------------------------------------------------------
@@ -348,6 +363,9 @@ def open_weights(spec: str | os.PathLike, **kwargs) -> nn.Module:
     if Path(text).exists():
         return load(text, **kwargs)
     name, _, tag = text.partition(":")
+    if name in list_models() and asks_for_no_weights(tag):
+        warn_random_weights(name)
+        return build_model(name, **kwargs)
     if name in list_models():
         return load_source(name, tag or "DEFAULT", **kwargs)
     if _looks_like_path(text):
