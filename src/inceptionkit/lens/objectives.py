@@ -21,9 +21,11 @@ class Objective:
     """A function of activations giving one value per image; ``layers`` are the modules it reads."""
 
     def __init__(self, fn: Callable[[Activations], torch.Tensor], layers: Sequence[str], name: str,
-                 batch: int | None = None):
+                 batch: int | None = None, units: Sequence[tuple[str, int]] | None = None):
         self.fn, self.layers, self.name = fn, tuple(dict.fromkeys(layers)), name
         self.batch = batch  # images it is meant for (one per channel of a channel list), None: any
+        # image i's unit (layer, channel): it seeds that image alone, whatever batch it is rendered in
+        self.units = tuple(units) if units is not None else None
 
     def __call__(self, activations: Activations) -> torch.Tensor:
         return self.fn(activations)
@@ -80,7 +82,7 @@ def channel(layer: str, index: int | Sequence[int]) -> Objective:
         picked = _channel_index(index, x.shape[0]).to(x.device)
         _check_channels(layer, x, picked)
         return x[torch.arange(x.shape[0], device=x.device), picked].mean(dim=(1, 2))
-    return Objective(fn, [layer], f"channel({layer}, {_short(index)})", _batch(index))
+    return Objective(fn, [layer], f"channel({layer}, {_short(index)})", _batch(index), _units(layer, index))
 
 
 def neuron(layer: str, index: int | Sequence[int], x: int | None = None, y: int | None = None) -> Objective:
@@ -95,7 +97,7 @@ def neuron(layer: str, index: int | Sequence[int], x: int | None = None, y: int 
             raise BadValue(f"neuron ({col}, {row}) is outside {layer}'s {act.shape[3]}x{act.shape[2]} positions")
         return act[torch.arange(act.shape[0], device=act.device), picked, row, col]
     where = "centre" if x is None and y is None else f"{x}, {y}"
-    return Objective(fn, [layer], f"neuron({layer}, {_short(index)}, {where})", _batch(index))
+    return Objective(fn, [layer], f"neuron({layer}, {_short(index)}, {where})", _batch(index), _units(layer, index))
 
 
 def layer(name: str) -> Objective:
@@ -146,6 +148,10 @@ def _check_channels(layer: str, x: torch.Tensor, picked: torch.Tensor) -> None:
 
 def _batch(index) -> int | None:
     return None if isinstance(index, int) else len(list(index))
+
+
+def _units(layer: str, index) -> list[tuple[str, int]]:
+    return [(layer, int(c)) for c in ([index] if isinstance(index, int) else index)]
 
 
 def _short(index) -> str:

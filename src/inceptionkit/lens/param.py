@@ -10,6 +10,8 @@ looks less like noise than raw pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ class ImageParam(nn.Module):
 
     def __init__(self, batch: int, channels: int, height: int, width: int, fft: bool = True,
                  decorrelate: bool = True, sd: float = 0.01, generator: torch.Generator | None = None,
-                 decay_power: float = 1.0):
+                 decay_power: float = 1.0, generators: Sequence[torch.Generator] | None = None):
         super().__init__()
         if min(batch, channels, height, width) < 1:
             raise BadValue(f"image size must be positive, got batch {batch}, {channels}x{height}x{width}")
@@ -34,10 +36,9 @@ class ImageParam(nn.Module):
         if fft:
             freqs = _frequencies(height, width)
             self.register_buffer("scale", 1.0 / freqs.clamp_min(1.0 / max(height, width)) ** decay_power)
-            spectrum = torch.randn(batch, channels, *freqs.shape, 2, generator=generator) * sd
-            self.spectrum = nn.Parameter(spectrum)
+            self.spectrum = nn.Parameter(_start((batch, channels, *freqs.shape, 2), sd, generator, generators))
         else:
-            self.pixels = nn.Parameter(torch.randn(batch, channels, height, width, generator=generator) * sd)
+            self.pixels = nn.Parameter(_start((batch, channels, height, width), sd, generator, generators))
 
     def forward(self) -> torch.Tensor:
         batch, channels, height, width = self.shape
@@ -51,6 +52,16 @@ class ImageParam(nn.Module):
         return torch.sigmoid(x)
 
 
+def _start(shape: tuple[int, ...], sd: float, generator: torch.Generator | None,
+           generators: Sequence[torch.Generator] | None) -> torch.Tensor:
+    """Normal noise of ``shape`` times ``sd``: from one generator, or image i from ``generators[i]``."""
+    if generators is None:
+        return torch.randn(shape, generator=generator) * sd
+    if len(generators) != shape[0]:
+        raise BadValue(f"{len(generators)} generators for a batch of {shape[0]} images: give one per image")
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generators]) * sd
+
+
 def _frequencies(height: int, width: int) -> torch.Tensor:
     """|f| of each coefficient of a real 2-D FFT of an H x W image (cycles per pixel)."""
     fy = torch.fft.fftfreq(height)[:, None]
@@ -59,8 +70,11 @@ def _frequencies(height: int, width: int) -> torch.Tensor:
 
 
 def image(size: int | tuple[int, int], batch: int = 1, channels: int = 3, fft: bool = True,
-          decorrelate: bool = True, sd: float = 0.01, seed: int | None = None) -> ImageParam:
-    """An image parameterization of ``size`` (an int for square); ``fft`` and ``decorrelate`` as above."""
+          decorrelate: bool = True, sd: float = 0.01, seed: int | None = None,
+          generators: Sequence[torch.Generator] | None = None) -> ImageParam:
+    """An image parameterization of ``size`` (an int for square); ``fft`` and ``decorrelate`` as above.
+    ``generators``: one per image, each drawing its image's start alone (else ``seed`` draws the batch)."""
     height, width = (size, size) if isinstance(size, int) else size
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    return ImageParam(batch, channels, height, width, fft=fft, decorrelate=decorrelate, sd=sd, generator=generator)
+    return ImageParam(batch, channels, height, width, fft=fft, decorrelate=decorrelate, sd=sd, generator=generator,
+                      generators=generators)

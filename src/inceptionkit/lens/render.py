@@ -8,6 +8,7 @@ images and the objective's trace, step by step, one value per image.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.seeding import item_seed
 from ..errors import BadValue
 from ..probe import probing
 from ..weights.preprocessing import preprocessing_of
@@ -64,8 +66,24 @@ class RedirectedReLU(torch.autograd.Function):
         return torch.where(stuck, redirected, relu_grad)
 
 
+REDIRECT_STEPS = 16  # Lucid's redirected_relu_grad.py: "These functions override the gradient for at most 16 steps"
+
+
 def _redirect(module: nn.Module, inputs, output) -> torch.Tensor:
     return RedirectedReLU.apply(inputs[0])
+
+
+def unit_seed(seed: int, key: tuple[str, int]) -> int:
+    """The seed of one picture: splitmix64 over (seed, the layer's name, the channel), the same on every
+    machine, so a unit's picture does not depend on the batch, process or machine that renders it."""
+    name, index = key
+    return item_seed(seed, int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little"), index)
+
+
+def _image_keys(objective: Objective, batch: int) -> list[tuple[str, int]]:
+    """Image i's key: the unit it renders, or (the objective, i) for objectives of no one unit per image."""
+    units = objective.units
+    return list(units) if units is not None and len(units) == batch else [(objective.name, i) for i in range(batch)]
 
 
 def _batch_of(objective: Objective, batch: int | None) -> int:
@@ -102,8 +120,10 @@ def render(
     ``size``: the image side (default: the model's input side); ``batch``: images (default: one per
     channel of a channel range); ``param``: "fourier" (with colour decorrelation) or "pixels";
     ``transforms``: "standard", "none" or a callable ``(images, generator) -> images``; ``seed``
-    fixes the start and the jitter, so the same call gives the same images; ``redirect_relu`` lets
-    gradients reach units that start dead (:class:`RedirectedReLU`). ``progress(step, steps, values)``
+    fixes the start and the jitter of each image from (seed, layer, channel) for a channel or neuron
+    objective, so a unit's picture is the same whichever batch renders it; ``redirect_relu`` lets
+    gradients reach units that start dead (:class:`RedirectedReLU`) during the first
+    :data:`REDIRECT_STEPS` steps, as Lucid, and the true gradient after them. ``progress(step, steps, values)``
     is called every step. ``grey``: one channel, repeated for a colour network: for networks trained
     on grey images copied to three channels (the digits), whose colour pictures show colours the
     network never saw.
@@ -117,32 +137,42 @@ def render(
     size = size or prep.input_size[1]
     device = next(model.parameters()).device
     channels = prep.input_size[0]
-    image = params.image(size, batch=_batch_of(objective, batch), channels=1 if grey else channels,
-                         fft=param == "fourier", decorrelate=param == "fourier", seed=seed).to(device)
+    count = _batch_of(objective, batch)
+    generators = [torch.Generator().manual_seed(unit_seed(seed, key)) for key in _image_keys(objective, count)]
+    image = params.image(size, batch=count, channels=1 if grey else channels, fft=param == "fourier",
+                         decorrelate=param == "fourier", generators=generators).to(device)
     if grey and channels > 1:
         image = _Repeated(image, channels)
     if transforms == "standard":
         jitter = tf.standard(size)
     else:
         jitter = tf.none() if transforms in (None, "none") else transforms
-    generator = torch.Generator().manual_seed(seed)
     to_model = model_input(prep)
     optimizer = torch.optim.Adam(image.parameters(), lr=lr)
     trace = []
+
+    def step(number: int) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        views = [to_model(jitter(picture[None], g)) for picture, g in zip(image(), generators)]  # each its own jitter
+        values = objective(run(model, torch.cat(views), seen))
+        (-values.sum()).backward()
+        optimizer.step()
+        trace.append(values.detach())
+        if progress is not None:
+            progress(number + 1, steps, values.detach())
+
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)  # gradients for the image only
     try:
-        relus = [(m, _redirect) for m in model.modules() if isinstance(m, nn.ReLU)] if redirect_relu else []
-        with probing(model, forward=relus, training=None), watching(model, objective.layers) as seen:
-            for step in range(steps):
-                optimizer.zero_grad(set_to_none=True)
-                values = objective(run(model, to_model(jitter(image(), generator)), seen))
-                (-values.sum()).backward()
-                optimizer.step()
-                trace.append(values.detach())
-                if progress is not None:
-                    progress(step + 1, steps, values.detach())
+        relus = [(m, _redirect) for m in model.modules() if isinstance(m, nn.ReLU)]
+        redirected = min(steps, REDIRECT_STEPS) if redirect_relu else 0
+        with watching(model, objective.layers) as seen:
+            with probing(model, forward=relus, training=None):
+                for number in range(redirected):
+                    step(number)
+            for number in range(redirected, steps):
+                step(number)
     finally:
         for p in frozen:
             p.requires_grad_(True)

@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from ..files import atomic_save
 
-CACHE_VERSION = 1  # raise it when a change of code makes other pictures from the same inputs
+CACHE_VERSION = 2  # raise it when a change of code makes other pictures from the same inputs
 
 
 class PictureStore:
