@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from ..errors import BadValue
-from .common import MODEL_HELP, Bars, comma_list, console, interrupted, network_with_weights, user_errors
+from .common import (
+    MODEL_HELP,
+    Bars,
+    comma_list,
+    console,
+    interrupted,
+    main_process,
+    network_with_weights,
+    user_errors,
+)
 
 
 def _pictures_in(site: Path) -> int:
@@ -48,11 +57,13 @@ def microscope_cmd(
                             seed=seed)
     chosen = list(comma_list(layers, "--layers")) if layers else None
     try:
-        with Bars(quiet) as bars:
+        with Bars(quiet or not main_process()) as bars:  # under torchrun: rank 0's bars
             site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars)
     except KeyboardInterrupt:
         raise interrupted(f"{_pictures_in(output)} finished pictures are kept in {output / 'img'}, and every "
                           f"page written links only to what exists") from None
+    if not main_process():
+        return
     layers_ = f"{len(site.layers)} layer{'s' if len(site.layers) != 1 else ''}"
     console.print(f"wrote {len(site.pages)} pages for {layers_}: {site.rendered} pictures made, "
                   f"{site.reused} reused, {site.seconds:.0f} s; open {site.index}", highlight=False, soft_wrap=True)

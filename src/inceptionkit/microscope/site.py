@@ -33,6 +33,7 @@ from ..lens.dream import dream, dream_zoom, load_picture, save_gif
 from ..lens.examples import example_crops, receptive_field, top_examples_of_layers
 from ..lens.grid import image_sheet
 from ..probe import dims
+from ..train import distributed
 from ..weights.preprocessing import network_identity, preprocessing_of
 from . import html
 from .store import PictureStore, png_text
@@ -337,21 +338,58 @@ def build_site(
     if layers:
         find_layers(model, layers)  # unknown names fail here, before any work
     out = check_output(out, "folder")
-    name = title or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
-    b = _Builder(model, out, data, settings, name, progress)  # refuses what it cannot use before any file
-    layers = list(layers) if layers else default_layers(b.model, b.sample)
-    _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
-    out.mkdir(parents=True, exist_ok=True)
-    html.write_style(b.style)
-    picks = {layer: _picked_channels(b, layer) for layer in layers}
-    examples = b.examples({layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()})
-    pages = [_layer_page(b, layer, layers, picks[layer], examples[layer]) for layer in layers]
-    pages.append(_activations_page(b, layers))
-    pages.append(_dream_page(b, layers))
-    index = _index_page(b, layers)
-    html.write_deferred(b.deferred)  # the links to pages written after them
-    return Site(index, [index, *pages], b.store.rendered, b.store.reused, time.perf_counter() - start, layers,
-                previews=b.shown, **b.extras)
+    info = distributed.setup(next(model.parameters()).device.type)  # torchrun: this process's share
+    try:
+        model = model.to(info.device)
+        name = title or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
+        b = _Builder(model, out, data, settings, name, progress)  # refuses what it cannot use before any file
+        layers = list(layers) if layers else default_layers(b.model, b.sample)
+        _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
+        out.mkdir(parents=True, exist_ok=True)
+        picks = {layer: _picked_channels(b, layer) for layer in layers}
+        shared = 0  # pictures the ranks' shares made, which rank 0's pages then find in the store
+        if info.distributed:
+            render_share(b, picks, info.rank, info.world_size)
+            made = torch.tensor([b.store.rendered], device=info.device)
+            torch.distributed.all_reduce(made)  # waits for every rank: their pictures are in the store
+            if not info.is_main:
+                return Site(out / "index.html", [], b.store.rendered, b.store.reused, time.perf_counter() - start,
+                            layers)
+            shared, b.store.rendered, b.store.reused = int(made.item()), 0, 0
+        html.write_style(b.style)
+        shown = {layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()}
+        examples = b.examples(shown)
+        pages = [_layer_page(b, layer, layers, picks[layer], examples[layer]) for layer in layers]
+        pages.append(_activations_page(b, layers))
+        pages.append(_dream_page(b, layers))
+        index = _index_page(b, layers)
+        html.write_deferred(b.deferred)  # the links to pages written after them
+        return Site(index, [index, *pages], b.store.rendered + shared, b.store.reused - shared,
+                    time.perf_counter() - start, layers, previews=b.shown, **b.extras)
+    finally:
+        distributed.cleanup(info)
+
+
+def shares(units: Sequence, rank: int, world_size: int) -> list:
+    """This rank's share of ``units``: every ``world_size``-th from ``rank`` on, the same split on every
+    rank (units of one layer cost alike, so dealing them out in turn balances the ranks)."""
+    return list(units)[rank::world_size]
+
+
+def render_share(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]]], rank: int,
+                 world_size: int) -> None:
+    """The pictures of one rank of a sharded build (torchrun): its share of the feature visualizations
+    (each seeded by its unit, so the same picture whichever rank makes it) and the data set examples
+    of its share of the layers (one pass over the data for them); what is in the store already is
+    skipped, so a rerun of an interrupted build makes only what is missing."""
+    units = [(layer, c) for layer, picked in picks.items() for _, channels in picked for c in channels]
+    mine: dict[str, list[int]] = {}
+    for layer, c in shares(units, rank, world_size):
+        mine.setdefault(layer, []).append(c)
+    for layer, channels in mine.items():
+        b.visualizations(layer, channels)
+    layers = shares(list(picks), rank, world_size)
+    b.examples({layer: [c for _, channels in picks[layer] for c in channels] for layer in layers})
 
 
 def layer_page_path(out: Path, layer: str) -> Path:
