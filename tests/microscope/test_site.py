@@ -182,3 +182,14 @@ def test_no_link_of_an_interrupted_build_points_to_a_missing_page(digits_net, tm
     build_site(digits_net, tmp_path, layers=layers, settings=TINY)
     first = (tmp_path / "layers" / "inception3a.html").read_text()
     assert 'href="inception3b.html"' in first and 'href="../index.html"' in first and "pending" not in first
+
+
+def test_all_layers_are_the_stages_with_weights_and_the_command_takes_all(tmp_path):
+    net = create_model("googlenet").eval()
+    assert site_module.all_layers(net, torch.zeros(1, 3, 224, 224)) == [
+        "conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b", "inception4c",
+        "inception4d", "inception4e", "inception5a", "inception5b"]  # GoogLeNet's Table 1 rows with weights
+    wrong = CliRunner().invoke(app, ["microscope", "googlenet:random", "-o", str(tmp_path / "s"), "--per-branch",
+                                     "many", "--layers", "all"])
+    assert wrong.exit_code == 2 and "--per-branch takes a number of channels or all, got 'many'" in wrong.output
+    assert not (tmp_path / "s").exists()

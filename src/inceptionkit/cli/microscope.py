@@ -30,9 +30,10 @@ def microscope_cmd(
     output: Path = typer.Option(..., "-o", "--out", help="the site's folder (created; reused pictures stay)"),
     data: str = typer.Option("digits", "--data", help="examples and input images: digits, cifar10[:DIR], "
                              "fer2013:FILE.csv or an image folder"),
-    layers: str = typer.Option(None, "--layers", help="comma-separated module names; default: the end of every stage"),
-    per_branch: int = typer.Option(8, "--per-branch", help="channels shown per layer (per branch of an Inception "
-                                                        "module)"),
+    layers: str = typer.Option(None, "--layers", help="comma-separated module names, or all (every stage); "
+                               "default: the end of every stage"),
+    per_branch: str = typer.Option("8", "--per-branch", help="channels shown per layer (per branch of an Inception "
+                                   "module), or all"),
     steps: int = typer.Option(256, "--steps", help="feature visualization steps"),
     k: int = typer.Option(8, "--k", help="data set examples per channel"),
     max_images: int = typer.Option(None, "--max-images", help="examples from at most this many training images "
@@ -45,7 +46,14 @@ def microscope_cmd(
     data set examples, activation grids, DeepDream; open OUTPUT/index.html. A second run renders only what
     is new."""
     from ..microscope import SiteSettings, build_site
+    from ..microscope.site import ALL_CHANNELS
 
+    if per_branch.strip().lower() == "all":
+        per_branch = ALL_CHANNELS
+    elif per_branch.strip().isdigit():
+        per_branch = int(per_branch)
+    else:
+        raise BadValue(f"--per-branch takes a number of channels or all, got {per_branch!r}")
     if per_branch < 1 or steps < 1 or k < 1:
         raise BadValue(f"--per-branch, --steps and --k must be at least 1, got {per_branch}, {steps}, {k}")
     if dream_frames < 0:
@@ -55,7 +63,8 @@ def microscope_cmd(
     net = network_with_weights(weights, None)
     settings = SiteSettings(channels=per_branch, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
                             seed=seed)
-    chosen = list(comma_list(layers, "--layers")) if layers else None
+    chosen = "all" if layers and layers.strip().lower() == "all" else list(comma_list(layers, "--layers")) if layers \
+        else None
     try:
         with Bars(quiet or not main_process()) as bars:  # under torchrun: rank 0's bars
             site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars)

@@ -99,6 +99,22 @@ def default_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
     return [name for name in named if name in shapes and shapes[name].dim() == 4]
 
 
+def all_layers(model: nn.Module, sample: torch.Tensor) -> list[str]:
+    """Every stage of the trunk with weights that outputs feature maps (googlenet: conv1, conv2, conv3 and
+    the nine Inception modules; pools and LRN repeat what they are given); for a model without a trunk,
+    :func:`default_layers`."""
+    trunk = [name for name in getattr(model, "trunk", None) or []
+             if any(True for _ in getattr(model, name).parameters())]
+    if not trunk:
+        return default_layers(model, sample)
+    with torch.no_grad(), watching(model, trunk, stop=False) as seen:
+        shapes = run(model, sample, seen)
+    return [name for name in trunk if name in shapes and shapes[name].dim() == 4]
+
+
+ALL_CHANNELS = 1 << 30  # SiteSettings.channels for every channel of every branch
+
+
 def branches(model: nn.Module, layer: str, sample: torch.Tensor) -> list[Branch]:
     """The branches of ``layer`` when its output is exactly its children's outputs concatenated in order
     (an Inception module, checked on ``sample``); [] otherwise (a residual block, a convolution)."""
@@ -322,7 +338,7 @@ def build_site(
     out: str | Path,
     *,
     data=None,
-    layers: Sequence[str] | None = None,
+    layers: Sequence[str] | str | None = None,
     settings: SiteSettings = SiteSettings(),
     title: str | None = None,
     progress: Progress | None = None,
@@ -331,11 +347,13 @@ def build_site(
 
     ``data``: "digits" (default), a data set spec or folder as ``inceptionkit train --data`` takes, or
     :class:`~inceptionkit.data.DataSplits` (examples come from its train split, input images from its
-    test split). ``layers``: dotted module names (default: :func:`default_layers`). Pictures already
+    test split). ``layers``: dotted module names (default: :func:`default_layers`; "all": every stage,
+    :func:`all_layers`); ``settings.channels=ALL_CHANNELS`` shows every channel. Pictures already
     made for the same network, layer, channel and settings are reused.
     """
     start = time.perf_counter()
-    if layers:
+    every = layers == "all" or list(layers or []) == ["all"]
+    if layers and not every:
         find_layers(model, layers)  # unknown names fail here, before any work
     out = check_output(out, "folder")
     info = distributed.setup(next(model.parameters()).device.type)  # torchrun: this process's share
@@ -343,7 +361,10 @@ def build_site(
         model = model.to(info.device)
         name = title or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
         b = _Builder(model, out, data, settings, name, progress)  # refuses what it cannot use before any file
-        layers = list(layers) if layers else default_layers(b.model, b.sample)
+        if every:
+            layers = all_layers(b.model, b.sample)
+        else:
+            layers = list(layers) if layers else default_layers(b.model, b.sample)
         _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
         out.mkdir(parents=True, exist_ok=True)
         picks = {layer: _picked_channels(b, layer) for layer in layers}
