@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from inceptionkit.files import TMP_PREFIX
+
 BUILD = '''
 import os, sys
 from inceptionkit.microscope import SiteSettings, build_site
@@ -41,7 +43,8 @@ def finished(process: subprocess.Popen) -> dict[int, tuple[int, int]]:
 
 
 def pictures(site: Path) -> dict[str, Path]:
-    return {p.name: p for p in (site / "img").rglob("*") if p.is_file()}
+    """The finished pictures (not the temporary file a killed process was writing)."""
+    return {p.name: p for p in (site / "img").rglob("*") if p.is_file() and not p.name.startswith(TMP_PREFIX)}
 
 
 def pages(site: Path) -> dict[str, list[str]]:
