@@ -12,9 +12,9 @@ import torch
 from typer.testing import CliRunner
 
 from inceptionkit.cli.main import app
+from inceptionkit.runs import load_checkpoint
 from inceptionkit.train import TrainConfig, TrainingDiverged, fit
 from inceptionkit.train import loop as loop_module
-from inceptionkit.runs import load_checkpoint
 
 
 def small(out, **overrides) -> TrainConfig:

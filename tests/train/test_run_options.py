@@ -9,8 +9,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from inceptionkit.cli.main import app
-from inceptionkit.train import TrainConfig, fit
 from inceptionkit.runs import load_checkpoint
+from inceptionkit.train import TrainConfig, fit
 
 from .test_loop import small
 

@@ -17,8 +17,8 @@ from inceptionkit.transfer.bottlenecks import bottlenecks
 from inceptionkit.transfer.distort import Distortions
 from inceptionkit.transfer.images import scan_images, split_of
 from inceptionkit.transfer.retrain import FineTune, retrain
-from inceptionkit.weights.preprocessing import default_preprocessing, preprocessing_of
 from inceptionkit.weights.load import attach
+from inceptionkit.weights.preprocessing import default_preprocessing, preprocessing_of
 
 
 def write_digits(root, digits, limit=None, side=16):
