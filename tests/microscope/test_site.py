@@ -193,3 +193,24 @@ def test_all_layers_are_the_stages_with_weights_and_the_command_takes_all(tmp_pa
                                      "many", "--layers", "all"])
     assert wrong.exit_code == 2 and "--per-branch takes a number of channels or all, got 'many'" in wrong.output
     assert not (tmp_path / "s").exists()
+
+
+def test_the_estimate_comes_before_any_picture_and_counts_what_is_missing(digits_net, tmp_path):
+    plans = []
+
+    def estimate(plan):
+        if not plans:  # the first build: nothing rendered yet
+            img = tmp_path / "site" / "img"
+            assert not img.exists() or not any(img.iterdir())
+        plans.append(plan)
+
+    settings = SiteSettings(channels=2, steps=30, k=2, images=1, dream_side=48, dream_octaves=1, dream_steps=1)
+    build_site(digits_net, tmp_path / "site", layers=["inception3a", "inception4a"], settings=settings,
+               estimate=estimate)
+    first = plans[-1]  # inception3a and 4a: 4 branches, 2 channels each
+    assert (first.units, first.layers, first.steps, first.ranks) == (16, 2, 30, 1) and first.seconds_per_step > 0
+    assert first.seconds == pytest.approx(30 * first.seconds_per_step)  # 16 channels: one batch
+    assert first.describe().startswith("16 feature visualizations of 2 layers, 30 steps each: at most about")
+    build_site(digits_net, tmp_path / "site", layers=["inception3a", "inception4a"], settings=settings,
+               estimate=estimate)
+    assert plans[-1].units == 0 and plans[-1].describe() == "every feature visualization is made already"

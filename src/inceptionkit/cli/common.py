@@ -232,6 +232,12 @@ class Bars:
         if total and done >= total:
             self.close()
 
+    def note(self, line: str) -> None:
+        """A line of its own between the phases (not with ``quiet``)."""
+        if not self.quiet:
+            self.close()
+            err_console.print(line, highlight=False, soft_wrap=True)
+
     def close(self) -> None:
         """End the current phase: its bar closed and, if it finished, its line printed."""
         import time

@@ -67,7 +67,8 @@ def microscope_cmd(
         else None
     try:
         with Bars(quiet or not main_process()) as bars:  # under torchrun: rank 0's bars
-            site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars)
+            site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars,
+                              estimate=None if quiet else lambda plan: bars.note(f"estimate: {plan.describe()}"))
     except KeyboardInterrupt:
         raise interrupted(f"{_pictures_in(output)} finished pictures are kept in {output / 'img'}, and every "
                           f"page written links only to what exists") from None

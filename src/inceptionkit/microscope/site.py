@@ -39,6 +39,7 @@ from . import html
 from .store import PictureStore, png_text
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+RENDER_BATCH = 16  # channels optimized together in one render
 
 
 @dataclass(frozen=True)
@@ -215,8 +216,8 @@ class _Builder:
         missing = self.store.missing(paths)
         s = self.settings
         what, total = f"{layer}: feature visualization, {len(missing)} channels", len(missing) * s.steps
-        for start in range(0, len(missing), 16):  # a batch of images per render
-            batch = missing[start:start + 16]
+        for start in range(0, len(missing), RENDER_BATCH):
+            batch = missing[start:start + RENDER_BATCH]
 
             def step(done: int, steps: int, values, before: int = start * s.steps) -> None:
                 self.progress(what, before + len(batch) * done, total)
@@ -342,6 +343,7 @@ def build_site(
     settings: SiteSettings = SiteSettings(),
     title: str | None = None,
     progress: Progress | None = None,
+    estimate: Callable[[Estimate], None] | None = None,
 ) -> Site:
     """Write the microscope site for ``model`` (any weights) into ``out``; return what was written.
 
@@ -349,7 +351,8 @@ def build_site(
     :class:`~inceptionkit.data.DataSplits` (examples come from its train split, input images from its
     test split). ``layers``: dotted module names (default: :func:`default_layers`; "all": every stage,
     :func:`all_layers`); ``settings.channels=ALL_CHANNELS`` shows every channel. Pictures already
-    made for the same network, layer, channel and settings are reused.
+    made for the same network, layer, channel and settings are reused. ``estimate`` receives an
+    :class:`Estimate` of the feature visualizations' time before any is rendered (rank 0).
     """
     start = time.perf_counter()
     every = layers == "all" or list(layers or []) == ["all"]
@@ -368,6 +371,8 @@ def build_site(
         _output_of(b, *layers)  # each must run in eval mode (ValueError names those that do not)
         out.mkdir(parents=True, exist_ok=True)
         picks = {layer: _picked_channels(b, layer) for layer in layers}
+        if estimate is not None and info.is_main:
+            estimate(estimate_visualizations(b, picks, info.world_size))
         shared = 0  # pictures the ranks' shares made, which rank 0's pages then find in the store
         if info.distributed:
             render_share(b, picks, info.rank, info.world_size)
@@ -389,6 +394,55 @@ def build_site(
                     time.perf_counter() - start, layers, previews=b.shown, **b.extras)
     finally:
         distributed.cleanup(info)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a build has to render and how long it should take: ``units`` feature visualizations to make
+    (of ``layers`` layers), ``steps`` each, at ``seconds_per_step`` for a batch of up to
+    :data:`RENDER_BATCH` (measured on the deepest of those layers, so an upper figure), shared by
+    ``ranks`` processes."""
+
+    units: int
+    layers: int
+    steps: int
+    seconds_per_step: float
+    ranks: int
+
+    @property
+    def seconds(self) -> float:
+        batches = -(-self.units // (RENDER_BATCH * self.ranks))  # the batches of the busiest rank
+        return batches * self.steps * self.seconds_per_step
+
+    def describe(self) -> str:
+        if not self.units:
+            return "every feature visualization is made already"
+        minutes = self.seconds / 60
+        when = f"{minutes:.0f} min" if minutes >= 1 else f"{self.seconds:.0f} s"
+        ranks = f" on {self.ranks} processes" if self.ranks > 1 else ""
+        layers = f"{self.layers} layer{'s' if self.layers != 1 else ''}"
+        return (f"{self.units} feature visualizations of {layers}, {self.steps} steps each: at most "
+                f"about {when}{ranks} ({self.seconds_per_step:.2f} s a step for {RENDER_BATCH} channels); the "
+                f"data set examples' pass over the data comes on top")
+
+
+def estimate_visualizations(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]]],
+                            ranks: int = 1) -> Estimate:
+    """The feature visualizations still to make, and the time of one render step measured on the deepest
+    layer that has some (two steps of a full batch: the second one timed)."""
+    todo = {layer: [c for _, channels in picked for c in channels
+                    if not b.picture("visualization", layer, c).exists()] for layer, picked in picks.items()}
+    todo = {layer: channels for layer, channels in todo.items() if channels}
+    units, seconds = sum(map(len, todo.values())), 0.0
+    if units:
+        layer, channels = list(todo.items())[-1]
+        batch = (channels * RENDER_BATCH)[:RENDER_BATCH]
+        times = []
+        render(b.model, objectives.channel(layer, batch), steps=2, size=b.settings.size, param=b.settings.param,
+               lr=b.settings.lr, seed=b.settings.seed, grey=b.grey,
+               progress=lambda done, steps, values: times.append(time.perf_counter()))
+        seconds = times[1] - times[0]
+    return Estimate(units, len(todo), b.settings.steps, seconds, ranks)
 
 
 def shares(units: Sequence, rank: int, world_size: int) -> list:
