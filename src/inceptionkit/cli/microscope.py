@@ -63,8 +63,9 @@ def microscope_cmd(
     net = network_with_weights(weights, None)
     settings = SiteSettings(channels=per_branch, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
                             seed=seed)
-    chosen = "all" if layers and layers.strip().lower() == "all" else list(comma_list(layers, "--layers")) if layers \
-        else None
+    chosen = None
+    if layers:
+        chosen = "all" if layers.strip().lower() == "all" else list(comma_list(layers, "--layers"))
     try:
         with Bars(quiet or not main_process()) as bars:  # under torchrun: rank 0's bars
             site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars,

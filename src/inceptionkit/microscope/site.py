@@ -430,8 +430,8 @@ def estimate_visualizations(b: _Builder, picks: dict[str, list[tuple[str | None,
                             ranks: int = 1) -> Estimate:
     """The feature visualizations still to make, and the time of one render step measured on the deepest
     layer that has some (two steps of a full batch: the second one timed)."""
-    todo = {layer: [c for _, channels in picked for c in channels
-                    if not b.picture("visualization", layer, c).exists()] for layer, picked in picks.items()}
+    todo = {layer: b.store.absent({c: b.picture("visualization", layer, c) for _, channels in picked
+                                   for c in channels}) for layer, picked in picks.items()}
     todo = {layer: channels for layer, channels in todo.items() if channels}
     units, seconds = sum(map(len, todo.values())), 0.0
     if units:

@@ -38,9 +38,14 @@ class PictureStore:
 
     def missing(self, paths: dict) -> list:
         """The keys of ``paths`` whose picture is not there yet (the others are counted as reused)."""
-        absent = [key for key, path in paths.items() if not path.exists()]
+        absent = self.absent(paths)
         self.reused += len(paths) - len(absent)
         return absent
+
+    @staticmethod
+    def absent(paths: dict) -> list:
+        """The keys of ``paths`` whose picture is not there yet, counting nothing."""
+        return [key for key, path in paths.items() if not path.exists()]
 
     def save(self, path: Path, write: Callable[[str], None]) -> Path:
         """Write one picture through ``write(tmp_path)``, atomically; counted as rendered."""

@@ -37,6 +37,7 @@ from ..runs import (
     free_run_dir,
     has_checkpoint,
     load_checkpoint,
+    run_dir_of,
     save_checkpoint,
     write_config,
     write_metrics,
@@ -372,7 +373,7 @@ def resolve(config: TrainConfig, info: distributed.DistInfo,
                          data=data_location(config.data))
     else:
         resumed = load_checkpoint(resume, "last")
-        config = resumed_config(config, resumed, Path(resume).parent if Path(resume).is_file() else Path(resume))
+        config = resumed_config(config, resumed, run_dir_of(resume))
     recipe = recipe_of(config)
     if recipe.batch_size % info.world_size:
         raise BadValue(f"batch size {recipe.batch_size} does not split over {info.world_size} processes")

@@ -193,7 +193,7 @@ def build_from_source(source: WeightSource, tensors: Mapping[str, torch.Tensor],
         classes = [str(i) for i in range(wanted_classes)]
     else:
         fit_state_dict(model, state, f"weights {source.key}")
-    return attach(model, for_channels(source.preprocessing, in_chans_of(model)), classes, source.key)
+    return attach(model, source.preprocessing.for_channels(in_chans_of(model)), classes, source.key)
 
 
 def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
@@ -220,16 +220,6 @@ def adapt_first_conv(model: nn.Module, state: Mapping[str, torch.Tensor]) -> dic
     if own is None or key not in state or state[key].shape[1] == own.shape[1]:
         return dict(state)
     return {**state, key: adapt_input_conv(state[key], own.shape[1])}
-
-
-def for_channels(preprocessing: Preprocessing, in_chans: int) -> Preprocessing:
-    """``preprocessing`` for a network adapted to ``in_chans`` channels: one channel reads the image grey,
-    normalised by the average of the channels' means and of their stds; other counts keep the weights' own."""
-    if in_chans != 1 or preprocessing.input_size[0] == 1:
-        return preprocessing
-    mean, std = preprocessing.mean, preprocessing.std
-    return replace(preprocessing, input_size=(1, *preprocessing.input_size[1:]), colour="L",
-                   mean=(sum(mean) / len(mean),), std=(sum(std) / len(std),))
 
 
 def _classifier_keys(model: nn.Module) -> set[str]:
@@ -304,7 +294,7 @@ def _from_meta(tensors, meta: dict, where: str, model: str | None, kwargs: dict)
     fit_state_dict(net, tensors, where)
     classes = meta.get("classes") or [str(i) for i in range(build.get("num_classes", 1000))]
     if "preprocessing" in meta:
-        prep = for_channels(Preprocessing.from_dict(meta["preprocessing"]), in_chans_of(net))
+        prep = Preprocessing.from_dict(meta["preprocessing"]).for_channels(in_chans_of(net))
     else:  # a file that does not record it: the architecture's defaults at the run's size
         size = (meta.get("config") or {}).get("input_size")
         prep = default_preprocessing(name, in_chans=in_chans_of(net), input_size=tuple(size) if size else None)

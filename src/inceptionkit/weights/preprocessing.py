@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -68,6 +68,14 @@ class Preprocessing:
     @property
     def crop_pct(self) -> float:
         return self.input_size[1] / self.resize
+
+    def for_channels(self, in_chans: int) -> Preprocessing:
+        """This preprocessing for a network taking ``in_chans`` channels: one channel reads the image grey,
+        normalised by the average of the channels' means and of their stds; other counts keep it as it is."""
+        if in_chans != 1 or self.input_size[0] == 1:
+            return self
+        return replace(self, input_size=(1, *self.input_size[1:]), colour="L",
+                       mean=(sum(self.mean) / len(self.mean),), std=(sum(self.std) / len(self.std),))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,8 +169,6 @@ def default_preprocessing(name: str, in_chans: int | None = None,
     config = model_config(name)
     size = tuple(input_size or config.input_size)
     channels = in_chans or size[0]
-    mean, std = config.mean, config.std
-    if channels == 1:
-        mean, std = (sum(mean) / len(mean),), (sum(std) / len(std),)
-    return Preprocessing.from_crop_pct((channels, *size[1:]), config.crop_pct, interpolation=config.interpolation,
-                                       mean=mean, std=std, colour="L" if channels == 1 else "RGB")
+    colour = Preprocessing.from_crop_pct((3 if channels == 1 else channels, *size[1:]), config.crop_pct,
+                                         interpolation=config.interpolation, mean=config.mean, std=config.std)
+    return colour.for_channels(channels)
