@@ -5,8 +5,9 @@ import timm
 import torch
 from timm.models import adapt_input_conv as timm_adapt
 
-from inceptionkit import create_model
+from inceptionkit import build_model, create_model, list_models, model_config
 from inceptionkit.weights.load import adapt_input_conv
+from inceptionkit.weights.preprocessing import preprocessing_of
 from tests.reference import relative_diff
 
 
@@ -50,3 +51,16 @@ def test_a_grey_image_in_one_channel_answers_as_in_three():
     assert torch.allclose(one, three, atol=1e-5)
     four = adapt_input_conv(weight, 4)  # repeated R, G, B, R and scaled by 3/4
     assert torch.allclose(four, torch.cat([weight, weight[:, :1]], 1) * 0.75)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_network_built_fresh_has_preprocessing_for_one_and_three_channels(name):
+    """A network's defaults fit the channels it is built with: its own, one (grey, the channels' average
+    mean and std) and three (a grey network's mean and std on each channel)."""
+    config = model_config(name)
+    own = preprocessing_of(build_model(name))
+    assert own.input_size == tuple(config.input_size) and own.mean == tuple(config.mean)
+    grey = preprocessing_of(build_model(name, in_chans=1))
+    assert grey.colour == "L" and grey.mean == pytest.approx((sum(config.mean) / len(config.mean),))
+    colour = preprocessing_of(build_model(name, in_chans=3))
+    assert colour.colour == "RGB" and len(colour.mean) == len(colour.std) == 3

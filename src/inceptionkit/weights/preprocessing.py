@@ -71,11 +71,16 @@ class Preprocessing:
 
     def for_channels(self, in_chans: int) -> Preprocessing:
         """This preprocessing for a network taking ``in_chans`` channels: one channel reads the image grey,
-        normalised by the average of the channels' means and of their stds; other counts keep it as it is."""
-        if in_chans != 1 or self.input_size[0] == 1:
-            return self
-        return replace(self, input_size=(1, *self.input_size[1:]), colour="L",
-                       mean=(sum(self.mean) / len(self.mean),), std=(sum(self.std) / len(self.std),))
+        normalised by the average of the channels' means and of their stds; a grey preprocessing asked for
+        three reads RGB with its mean and std on each; other counts keep it as it is."""
+        channels = self.input_size[0]
+        if in_chans == 1 and channels != 1:
+            return replace(self, input_size=(1, *self.input_size[1:]), colour="L",
+                           mean=(sum(self.mean) / len(self.mean),), std=(sum(self.std) / len(self.std),))
+        if in_chans == 3 and channels == 1:
+            return replace(self, input_size=(3, *self.input_size[1:]), colour="RGB", mean=self.mean * 3,
+                           std=self.std * 3)
+        return self
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,6 +174,7 @@ def default_preprocessing(name: str, in_chans: int | None = None,
     config = model_config(name)
     size = tuple(input_size or config.input_size)
     channels = in_chans or size[0]
-    colour = Preprocessing.from_crop_pct((3 if channels == 1 else channels, *size[1:]), config.crop_pct,
-                                         interpolation=config.interpolation, mean=config.mean, std=config.std)
-    return colour.for_channels(channels)
+    own = len(config.mean)  # the channels the architecture's mean and std are given for
+    native = Preprocessing.from_crop_pct((own, *size[1:]), config.crop_pct, interpolation=config.interpolation,
+                                         mean=config.mean, std=config.std, colour="L" if own == 1 else "RGB")
+    return native.for_channels(channels)
