@@ -68,7 +68,8 @@ def test_the_microscope_shows_its_phases_on_a_terminal_and_a_line_per_finished_l
             "--k", "2", "--max-images", "100"]
     screen = on_a_terminal([*args, "-o", str(tmp_path / "shown")])
     assert "pictures made" in screen, screen[-2000:]
-    assert re.search(r"inception4a: feature visualization, 4 channels: +\d+%\|.*\| *\d+/32 \[\d\d:\d\d<", screen), screen
+    bar = r"inception4a: feature visualization, 4 channels: +\d+%\|.*\| *\d+/32 \[\d\d:\d\d<"
+    assert re.search(bar, screen), screen
     piped = subprocess.run([sys.executable, "-m", "inceptionkit", *args, "-o", str(tmp_path / "piped")],
                            capture_output=True, text=True, env=ENV, timeout=600)
     assert piped.returncode == 0, piped.stderr[-2000:]

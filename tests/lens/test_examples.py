@@ -6,7 +6,13 @@ import weakref
 import torch
 from torch import nn
 
-from inceptionkit.lens.examples import receptive_field, top_examples, top_examples_of_layers
+from inceptionkit.lens.examples import (
+    Example,
+    merge_examples,
+    receptive_field,
+    top_examples,
+    top_examples_of_layers,
+)
 
 
 class Noise(torch.utils.data.Dataset):
@@ -44,18 +50,41 @@ def test_several_layers_in_one_pass_equal_a_brute_force_sort_of_each(monkeypatch
     model, data = two_convs(), Noise(120)
     with torch.no_grad():
         x = torch.stack([data[i][0] for i in range(120)])
-        acts = {"1": model[:2](x), "2": model(x)}
+        acts = {"0": model[:1](x), "1": model[:2](x), "2": model(x)}
     calls = []
     monkeypatch.setattr(Noise, "__getitem__", lambda self, i: calls.append(i) or (
         torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(i)), 0))
-    found = top_examples_of_layers(model, data, {"1": [1, 2], "2": [0, 5]}, k=5, batch_size=32)
-    assert sorted(calls) == list(range(120))  # each image read once for both layers
-    for layer, channels in (("1", [1, 2]), ("2", [0, 5])):
+    wanted = {"0": [3], "1": [1, 2], "2": [0, 5]}
+    found = top_examples_of_layers(model, data, wanted, k=5, batch_size=32)
+    assert sorted(calls) == list(range(120))  # each image read once for the three layers
+    for layer, channels in wanted.items():
         score = acts[layer].flatten(2).amax(2)
         for c in channels:
             order = sorted(range(120), key=lambda i: (-score[i, c].item(), i))[:5]
             assert [e.index for e in found[layer][c]] == order
     assert found["1"][1][0].box[2:] == (3, 3) and found["2"][0][0].box[2:] == (5, 5)  # each layer's field
+
+
+def test_shares_of_the_data_read_their_batches_only_and_merge_into_the_whole_pass(monkeypatch):
+    """Three ranks' shares (every third batch of 16) of 100 images: each image read by one share, and the
+    merged finds equal a brute-force sort; ties go to the lower index as in one pass."""
+    model, data = two_convs(), Noise(100)
+    with torch.no_grad():
+        score = model(torch.stack([data[i][0] for i in range(100)])).flatten(2).amax(2)
+    reads: dict[int, list[int]] = {}
+    parts = []
+    for rank in range(3):
+        monkeypatch.setattr(Noise, "__getitem__", lambda self, i, rank=rank: reads.setdefault(rank, []).append(i)
+                            or (torch.randn(1, 16, 16, generator=torch.Generator().manual_seed(i)), 0))
+        parts.append(top_examples_of_layers(model, data, {"2": [0, 4]}, k=6, batch_size=16, share=(rank, 3)))
+    assert reads[1] == list(range(16, 32)) + list(range(64, 80))  # batches 1 and 4
+    assert sorted(i for indices in reads.values() for i in indices) == list(range(100))
+    merged = merge_examples(parts, k=6)
+    for c in (0, 4):
+        order = sorted(range(100), key=lambda i: (-score[i, c].item(), i))[:6]
+        assert [e.index for e in merged["2"][c]] == order
+    tied = [{"2": {0: [Example(7, 1.0, (0, 0, 5, 5))]}}, {"2": {0: [Example(3, 1.0, (0, 0, 5, 5))]}}]
+    assert [e.index for e in merge_examples(tied, k=2)["2"][0]] == [3, 7]
 
 
 def test_crops_are_the_receptive_field_around_the_maximum():

@@ -105,10 +105,18 @@ def top_examples_of_layers(
     crop: bool = True,
     batch_size: int = 64,
     progress: Callable[[int, int], None] | None = None,
+    share: tuple[int, int] = (0, 1),
 ) -> dict[str, dict[int, list[Example]]]:
     """:func:`top_examples` for several layers (``{layer: channels}``) in one pass over the data: one
     forward per batch, every layer's heaps updated from it; ``{layer: {channel: examples}}``.
-    ``progress(images done, images)`` after each batch."""
+    ``progress(images done, images)`` after each batch.
+
+    ``share=(rank, ranks)`` reads only every ``ranks``-th batch from the ``rank``-th on, one process's
+    part of a sharded pass; indices stay the data set's, and :func:`merge_examples` of every rank's
+    result equals the whole pass (each batch holds the same images as in one process)."""
+    rank, ranks = share
+    if not 0 <= rank < ranks:
+        raise BadValue(f"share must be (rank, ranks) with 0 <= rank < ranks, got {share}")
     if reduce not in ("max", "mean"):
         raise BadValue(f"reduce must be 'max' or 'mean', got {reduce!r}")
     if k < 1:
@@ -117,13 +125,20 @@ def top_examples_of_layers(
     if not wanted:
         return {}
     device = next(model.parameters()).device
+    if not len(dataset):
+        raise BadValue("the data set is empty")
     heaps = {layer: {c: [] for c in channels} for layer, channels in wanted.items()}
     shapes: dict[str, tuple[int, int]] = {}
-    seen_index, was_training = 0, model.training
+    starts = range(rank * batch_size, len(dataset), ranks * batch_size)  # this share's batches
+    batches = [range(first, min(first + batch_size, len(dataset))) for first in starts]
+    mine, done, was_training = sum(map(len, batches)), 0, model.training
+    if not batches:
+        return {layer: {c: [] for c in channels} for layer, channels in wanted.items()}
     model.eval()
     try:
         with watching(model, list(wanted)) as seen:
-            for batch in DataLoader(dataset, batch_size=batch_size):
+            for indices, batch in zip(batches, DataLoader(dataset, batch_sampler=batches)):
+                seen_index = indices[0]
                 x = batch[0] if isinstance(batch, (list, tuple)) else batch
                 outputs = run(model, x.to(device), seen)
                 input_hw = tuple(x.shape[-2:])
@@ -139,13 +154,11 @@ def top_examples_of_layers(
                         for j, c in enumerate(channels):
                             entry = (float(scores[i, j]), -(seen_index + i), int(where[i, j]))
                             (heapq.heappush if len(heaps[layer][c]) < k else heapq.heappushpop)(heaps[layer][c], entry)
-                seen_index += x.shape[0]
+                done += x.shape[0]
                 if progress is not None:
-                    progress(seen_index, len(dataset))
+                    progress(done, mine)
     finally:
         model.train(was_training)
-    if seen_index == 0:
-        raise BadValue("the data set is empty")
     found = {}
     for layer, layer_heaps in heaps.items():
         shape = shapes[layer]
@@ -159,6 +172,18 @@ def top_examples_of_layers(
                 examples.append(Example(-negative_index, score, box))
             found[layer][c] = examples
     return found
+
+
+def merge_examples(parts: Sequence[dict[str, dict[int, list[Example]]]], k: int) -> dict[str, dict[int, list[Example]]]:
+    """One result from the results of the shares of a sharded pass (:func:`top_examples_of_layers` with
+    ``share``): each channel's ``k`` best of all, best first, ties to the lower index as in one pass."""
+    merged: dict[str, dict[int, list[Example]]] = {}
+    for part in parts:
+        for layer, by_channel in part.items():
+            for c, examples in by_channel.items():
+                merged.setdefault(layer, {}).setdefault(c, []).extend(examples)
+    return {layer: {c: sorted(examples, key=lambda e: (-e.score, e.index))[:k] for c, examples in by_channel.items()}
+            for layer, by_channel in merged.items()}
 
 
 CONTEXT_SIDE = 96  # pixels: an image shown whole, around a small box, is scaled up to about this side

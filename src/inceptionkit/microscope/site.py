@@ -30,7 +30,7 @@ from ..files import check_output
 from ..lens import activations, grid, objectives, render
 from ..lens.activations import find_layers, run, watching
 from ..lens.dream import dream, dream_zoom, load_picture, save_gif
-from ..lens.examples import example_crops, receptive_field, top_examples_of_layers
+from ..lens.examples import example_crops, merge_examples, receptive_field, top_examples_of_layers
 from ..lens.grid import image_sheet
 from ..probe import dims
 from ..train import distributed
@@ -228,17 +228,22 @@ class _Builder:
                 self.store.save_image(paths[c], image_sheet(image[None], min_side=1, pad=0))
         return paths
 
-    def examples(self, picks: dict[str, list[int]]) -> dict[str, dict[int, Path]]:
+    def examples(self, picks: dict[str, list[int]], share: tuple[int, int] = (0, 1),
+                 merge: Callable[[dict], dict | None] | None = None) -> dict[str, dict[int, Path]]:
         """Data set examples of every layer's channels (``{layer: channels}``), those not made yet
-        found in one pass over the data."""
+        found in one pass over the data. A sharded build passes this process's ``share`` of the data and
+        ``merge``, which joins every rank's finds and gives them to the one rank that writes them (None
+        elsewhere)."""
         paths = {layer: {c: self.picture("examples", layer, c, self.pool_key) for c in channels}
                  for layer, channels in picks.items()}
         missing = {layer: found for layer in picks if (found := self.store.missing(paths[layer]))}
         if missing:
             what = f"data set examples of {', '.join(missing)}"
-            found = top_examples_of_layers(self.model, self.pool, missing, k=self.settings.k,
+            found = top_examples_of_layers(self.model, self.pool, missing, k=self.settings.k, share=share,
                                            progress=lambda done, total: self.progress(what, done, total))
-            for layer, by_channel in found.items():
+            if merge is not None:
+                found = merge(found)
+            for layer, by_channel in (found or {}).items():
                 crops = example_crops(self.pool, by_channel, self.data.mean, self.data.std)
                 for c, examples in by_channel.items():
                     scores = " ".join(f"{e.score:.3g}" for e in examples)
@@ -454,17 +459,24 @@ def shares(units: Sequence, rank: int, world_size: int) -> list:
 def render_share(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]]], rank: int,
                  world_size: int) -> None:
     """The pictures of one rank of a sharded build (torchrun): its share of the feature visualizations
-    (each seeded by its unit, so the same picture whichever rank makes it) and the data set examples
-    of its share of the layers (one pass over the data for them); what is in the store already is
-    skipped, so a rerun of an interrupted build makes only what is missing."""
+    (each seeded by its unit, so the same picture whichever rank makes it), then its share of the data
+    set examples' pass (every ``world_size``-th batch, all layers at once), the ranks' finds merged on
+    rank 0, which writes them. What is in the store already is skipped, so a rerun of an interrupted
+    build makes only what is missing."""
     units = [(layer, c) for layer, picked in picks.items() for _, channels in picked for c in channels]
     mine: dict[str, list[int]] = {}
     for layer, c in shares(units, rank, world_size):
         mine.setdefault(layer, []).append(c)
     for layer, channels in mine.items():
         b.visualizations(layer, channels)
-    layers = shares(list(picks), rank, world_size)
-    b.examples({layer: [c for _, channels in picks[layer] for c in channels] for layer in layers})
+
+    def merge(found: dict) -> dict | None:
+        parts = [None] * world_size if rank == 0 else None
+        torch.distributed.gather_object(found, parts, dst=0)
+        return merge_examples(parts, b.settings.k) if rank == 0 else None
+
+    b.examples({layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()},
+               share=(rank, world_size), merge=merge)
 
 
 def layer_page_path(out: Path, layer: str) -> Path:
