@@ -77,3 +77,26 @@ def test_the_microscope_shows_its_phases_on_a_terminal_and_a_line_per_finished_l
     for phase in ("data set examples of inception3a, inception4a", "inception3a: feature visualization, 4 channels",
                   "inception4a: feature visualization, 4 channels", "activation grids", "DeepDream"):
         assert any(re.fullmatch(re.escape(phase) + r": \d+ s", line) for line in lines), (phase, lines)
+
+
+def test_a_torchrun_rank_prints_lines_with_its_rank_count_and_time_left(monkeypatch, capsys):
+    """Under torchrun each rank prints lines (no bar) at most every RANK_LINE_EVERY seconds: the rank, the
+    count, and the time left by the rate so far (a clock set by hand: 10 of 40 in 30 s, so 90 s left, which
+    reads 2 min)."""
+    from inceptionkit.cli import microscope
+
+    clock = iter([0.0, 30.0, 40.0, 70.0])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock, 70.0))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bars = microscope._progress(quiet=False)
+    assert bars.terminal is False and bars.every == microscope.RANK_LINE_EVERY  # lines even on a terminal
+    with bars:
+        bars("feature visualizations, 40 channels", 0, 40)  # t=0: the phase starts
+        bars("feature visualizations, 40 channels", 10, 40)  # t=30: a line
+        bars("feature visualizations, 40 channels", 12, 40)  # t=40: too soon for another
+        bars("feature visualizations, 40 channels", 40, 40)  # t=70: done, then its closing line
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["rank 1 of 2: feature visualizations, 40 channels: 10/40 (25%), 30 s in, about 2 min left",
+                     "rank 1 of 2: feature visualizations, 40 channels: 70 s"], lines

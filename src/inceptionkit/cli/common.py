@@ -203,14 +203,17 @@ class Bars:
     """The progress of a long command, from the library's ``progress(what, done, total)`` calls.
 
     On a terminal, one bar per phase (``what``) with its count, rate and time left, and a line when the
-    phase ends; elsewhere (a pipe, a log file) only that line; with ``quiet``, nothing. Use it as a
-    context manager so that an open bar is closed on any exit.
+    phase ends; elsewhere (a pipe, a log file) only that line; with ``quiet``, nothing. With
+    ``every=SECONDS``, no bar but a line at most that often with the count and the time left, each
+    starting with ``prefix`` (each rank of a torchrun job prints its own). Use it as a context manager
+    so that an open bar is closed on any exit.
     """
 
-    def __init__(self, quiet: bool = False):
+    def __init__(self, quiet: bool = False, every: float | None = None, prefix: str = ""):
         import sys
 
-        self.quiet, self.terminal = quiet, sys.stderr.isatty()
+        self.quiet, self.terminal = quiet, sys.stderr.isatty() and every is None
+        self.every, self.prefix, self.last_line = every, prefix, 0.0
         self.bar, self.what, self.started, self.done, self.total = None, None, 0.0, 0, 0
 
     def __call__(self, what: str, done: int, total: int) -> None:
@@ -218,9 +221,10 @@ class Bars:
 
         if self.quiet:
             return
+        now = time.perf_counter()
         if what != self.what:
             self.close()
-            self.what, self.started = what, time.perf_counter()
+            self.what, self.started, self.last_line = what, now, now
             if self.terminal:
                 from tqdm.auto import tqdm
 
@@ -231,6 +235,12 @@ class Bars:
             self.bar.update(done - self.bar.n)
         if total and done >= total:
             self.close()
+        elif self.every is not None and now - self.last_line >= self.every and done:
+            self.last_line = now
+            left = (now - self.started) * (total - done) / done
+            err_console.print(f"{self.prefix}{what}: {done}/{total} ({100 * done / total:.0f}%), "
+                              f"{_duration(now - self.started)} in, about {_duration(left)} left",
+                              highlight=False, soft_wrap=True)
 
     def note(self, line: str) -> None:
         """A line of its own between the phases (not with ``quiet``)."""
@@ -247,7 +257,7 @@ class Bars:
             self.bar = None
         if self.what is not None and self.total and self.done >= self.total:
             seconds = time.perf_counter() - self.started
-            err_console.print(f"{self.what}: {seconds:.0f} s", highlight=False, soft_wrap=True)
+            err_console.print(f"{self.prefix}{self.what}: {seconds:.0f} s", highlight=False, soft_wrap=True)
         self.what = None
 
     def __enter__(self):
@@ -255,6 +265,14 @@ class Bars:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _duration(seconds: float) -> str:
+    """'42 s', '7 min', '2 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def interrupted(kept: str, then: str = "run the same command again to continue from there") -> typer.Exit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -22,6 +23,18 @@ from .common import (
 def _pictures_in(site: Path) -> int:
     folder = site / "img"
     return sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
+
+
+RANK_LINE_EVERY = 30.0  # seconds between a torchrun rank's progress lines
+
+
+def _progress(quiet: bool) -> Bars:
+    """Bars in one process; under torchrun, a line per rank every :data:`RANK_LINE_EVERY` seconds, each
+    with its count and time left (bars of several processes on one terminal would overwrite each other)."""
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))
+    if ranks == 1:
+        return Bars(quiet)
+    return Bars(quiet, every=RANK_LINE_EVERY, prefix=f"rank {os.environ.get('RANK', '0')} of {ranks}: ")
 
 
 @user_errors
@@ -67,7 +80,7 @@ def microscope_cmd(
     if layers:
         chosen = "all" if layers.strip().lower() == "all" else list(comma_list(layers, "--layers"))
     try:
-        with Bars(quiet or not main_process()) as bars:  # under torchrun: rank 0's bars
+        with _progress(quiet) as bars:
             site = build_site(net, output, data=data, layers=chosen, settings=settings, progress=bars,
                               estimate=None if quiet else lambda plan: bars.note(f"estimate: {plan.describe()}"))
     except KeyboardInterrupt:

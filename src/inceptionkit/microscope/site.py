@@ -165,7 +165,6 @@ class _Builder:
     """The state of one site build: the network, its data, the store, and the pages written."""
 
     def __init__(self, model, out: Path, data, settings: SiteSettings, title: str, progress: Progress | None):
-
         self.model, self.out, self.settings, self.title = model.eval(), out, settings, title
         self.prep = preprocessing_of(model)
         self.progress = progress or (lambda what, done, total: None)
@@ -210,17 +209,20 @@ class _Builder:
         return html.rel(path, page.parent)
 
     # pictures ------------------------------------------------------------------------------------
-    def visualizations(self, layer: str, channels: list[int]) -> dict[int, Path]:
-
+    def visualizations(self, layer: str, channels: list[int],
+                       progress: Callable[[int, int], None] | None = None) -> dict[int, Path]:
+        """The feature visualizations of ``channels`` of ``layer``, those not made yet rendered in batches
+        of :data:`RENDER_BATCH`. ``progress(steps done, steps)`` replaces the layer's own phase."""
         paths = {c: self.picture("visualization", layer, c) for c in channels}
         missing = self.store.missing(paths)
         s = self.settings
         what, total = f"{layer}: feature visualization, {len(missing)} channels", len(missing) * s.steps
+        report = progress or (lambda done, steps: self.progress(what, done, steps))
         for start in range(0, len(missing), RENDER_BATCH):
             batch = missing[start:start + RENDER_BATCH]
 
             def step(done: int, steps: int, values, before: int = start * s.steps) -> None:
-                self.progress(what, before + len(batch) * done, total)
+                report(before + len(batch) * done, total)
 
             result = render(self.model, objectives.channel(layer, batch), steps=s.steps, size=s.size,
                             param=s.param, lr=s.lr, seed=s.seed, progress=step, grey=self.grey)
@@ -254,7 +256,7 @@ class _Builder:
         return paths
 
     def activation_grids(self, layers: list[str]) -> tuple[list[Path], dict[tuple[int, str], Path]]:
-
+        """The input images and each one's activation grid at every layer with channels of maps."""
         count = min(self.settings.images, len(self.inputs))
         inputs = {i: self.picture("input", i, self.inputs_key) for i in range(count)}
         maps = [layer for layer in layers if _output_of(self, layer).dim() == 4]  # a grid needs channels of maps
@@ -274,18 +276,25 @@ class _Builder:
             self.progress("activation grids", len(new_inputs) + len(new_grids), len(new_inputs) + len(new_grids))
         return [inputs[i] for i in range(count)], grids
 
-    def dreams(self, layers: list[str]) -> tuple[list[Path], dict[tuple[str, str], Path], Path | None]:
-
-
+    def dreams(self, layers: list[str], share: tuple[int, int] | None = None
+               ) -> tuple[list[Path], dict[tuple[str, str], Path], Path | None]:
+        """DeepDream of the two sample photos at every layer, and the zoom GIF on the last layer. A sharded
+        build's ``share=(rank, ranks)`` makes only that rank's part of the dreams (the GIF on the last
+        rank) and leaves the photos to the pages."""
         s = self.settings
         photos = {name: self.picture("photo", name) for name in ("china.jpg", "flower.jpg")}
         dreamed = {(name, layer): self.picture("dream", name, layer) for name in photos for layer in layers}
         gif = self.picture("dream-zoom", "flower.jpg", layers[-1], suffix=".gif") if s.dream_frames else None
         pictures = {name: load_picture(None, self.prep.colour, s.dream_side, sample=name) for name in photos}
-        for name in self.store.missing(photos):
-            self.store.save_image(photos[name], to_pil_image(pictures[name]))
+        if share is None:
+            for name in self.store.missing(photos):
+                self.store.save_image(photos[name], to_pil_image(pictures[name]))
         options = dict(octaves=s.dream_octaves, steps=s.dream_steps, seed=s.seed)
         missing = self.store.missing(dreamed)
+        if share is not None:
+            by_layer = sorted(missing, key=lambda pair: (layers.index(pair[1]), pair[0]))  # like costs in turn
+            missing = shares(by_layer, *share)
+            gif = gif if share[0] == share[1] - 1 else None
         for done, (name, layer) in enumerate(missing):
             self.progress("DeepDream", done, len(missing))
             self.store.save_image(dreamed[name, layer], to_pil_image(dream(self.model, pictures[name], layer,
@@ -367,6 +376,7 @@ def build_site(
     info = distributed.setup(next(model.parameters()).device.type)  # torchrun: this process's share
     try:
         model = model.to(info.device)
+        distributed.broadcast_state(model, info)  # one network on every rank, even one drawn at random
         name = title or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
         b = _Builder(model, out, data, settings, name, progress)  # refuses what it cannot use before any file
         if every:
@@ -461,14 +471,19 @@ def render_share(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]
     """The pictures of one rank of a sharded build (torchrun): its share of the feature visualizations
     (each seeded by its unit, so the same picture whichever rank makes it), then its share of the data
     set examples' pass (every ``world_size``-th batch, all layers at once), the ranks' finds merged on
-    rank 0, which writes them. What is in the store already is skipped, so a rerun of an interrupted
-    build makes only what is missing."""
+    rank 0, which writes them, then its share of the DeepDreams. What is in the store already is
+    skipped, so a rerun of an interrupted build makes only what is missing."""
     units = [(layer, c) for layer, picked in picks.items() for _, channels in picked for c in channels]
     mine: dict[str, list[int]] = {}
     for layer, c in shares(units, rank, world_size):
         mine.setdefault(layer, []).append(c)
+    todo = {layer: len(b.store.absent({c: b.picture("visualization", layer, c) for c in channels}))
+            for layer, channels in mine.items()}
+    what = f"feature visualizations, {sum(todo.values())} channels"  # the rank's whole share: one time left
+    total, before = sum(todo.values()) * b.settings.steps, 0
     for layer, channels in mine.items():
-        b.visualizations(layer, channels)
+        b.visualizations(layer, channels, lambda done, _, before=before: b.progress(what, before + done, total))
+        before += todo[layer] * b.settings.steps
 
     def merge(found: dict) -> dict | None:
         parts = [None] * world_size if rank == 0 else None
@@ -477,6 +492,7 @@ def render_share(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]
 
     b.examples({layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()},
                share=(rank, world_size), merge=merge)
+    b.dreams(list(picks), share=(rank, world_size))
 
 
 def layer_page_path(out: Path, layer: str) -> Path:

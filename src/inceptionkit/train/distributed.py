@@ -140,3 +140,12 @@ def same_on_all_ranks(model: torch.nn.Module, info: DistInfo) -> bool:
     gathered = [torch.zeros_like(digest).to(info.device) for _ in range(info.world_size)]
     dist.all_gather(gathered, digest.to(info.device))
     return all(torch.equal(g.cpu(), gathered[0].cpu()) for g in gathered)
+
+
+@torch.no_grad()
+def broadcast_state(model: torch.nn.Module, info: DistInfo) -> None:
+    """Give every process rank 0's parameters and buffers (as DDP does when it wraps a network): a network
+    drawn at random in each process becomes the same one everywhere."""
+    if info.distributed:
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=0)
