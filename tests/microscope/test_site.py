@@ -208,9 +208,11 @@ def test_the_estimate_comes_before_any_picture_and_counts_what_is_missing(digits
     build_site(digits_net, tmp_path / "site", layers=["inception3a", "inception4a"], settings=settings,
                estimate=estimate)
     first = plans[-1]  # inception3a and 4a: 4 branches, 2 channels each
-    assert (first.units, first.layers, first.steps, first.ranks) == (16, 2, 30, 1) and first.seconds_per_step > 0
-    assert first.seconds == pytest.approx(30 * first.seconds_per_step)  # 16 channels: one batch
-    assert first.describe().startswith("16 feature visualizations of 2 layers, 30 steps each: at most about")
+    assert (first.units, first.layers, first.steps, first.ranks) == (16, 2, 30, 1)
+    per_channel = first.seconds_per_channel_step
+    assert per_channel > 0 and first.seconds == pytest.approx(16 * 30 * per_channel)
+    assert set(first.batches) == {"inception3a", "inception4a"} and all(1 <= n <= 8 for n in first.batches.values())
+    assert first.describe().startswith("16 feature visualizations of 2 layers, 30 steps each: about")
     build_site(digits_net, tmp_path / "site", layers=["inception3a", "inception4a"], settings=settings,
                estimate=estimate)
     assert plans[-1].units == 0 and plans[-1].describe() == "every feature visualization is made already"

@@ -29,6 +29,7 @@ from ..errors import BadValue
 from ..files import check_output
 from ..lens import activations, grid, objectives, render
 from ..lens.activations import find_layers, run, watching
+from ..lens.batching import MOST, BatchChoice, fastest_batch, render_step_time
 from ..lens.dream import dream, dream_zoom, load_picture, save_gif
 from ..lens.examples import example_crops, merge_examples, receptive_field, top_examples_of_layers
 from ..lens.grid import image_sheet
@@ -39,12 +40,12 @@ from . import html
 from .store import PictureStore, png_text
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-RENDER_BATCH = 16  # channels optimized together in one render
 
 
 @dataclass(frozen=True)
 class SiteSettings:
-    """What the pictures are made with (every field is part of each picture's cache key)."""
+    """What the pictures are made with (each kind of picture is keyed by the fields it depends on, see
+    ``DEPENDS``; ``batch`` changes no picture, only the speed)."""
 
     channels: int = 8  # per layer; per branch for a module whose branches are concatenated
     steps: int = 256  # feature visualization steps
@@ -59,6 +60,7 @@ class SiteSettings:
     dream_steps: int = 10
     dream_frames: int = 0  # zoom feedback frames of a GIF on the last layer; 0: no GIF
     seed: int = 0
+    batch: int | None = None  # channels rendered at once; None: the fastest per channel, measured per layer
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ class _Builder:
         self.store = PictureStore(out / "img", network_identity(model))
         self.style = out / "style.css"
         self.extras: dict = {}  # what the activations and dream pages made, for Site
+        self.batches: dict[str, BatchChoice] = {}  # layer -> the batch its renders use
         self.shown: dict[str, list[Path]] = {}  # layer -> its feature visualizations, for the index
         self.deferred: dict[Path, str] = {}  # pages written without links to pages not written yet
         # input images: the test split's, or the training split's when a small folder left the test split empty
@@ -209,17 +212,28 @@ class _Builder:
         return html.rel(path, page.parent)
 
     # pictures ------------------------------------------------------------------------------------
+    def batch_for(self, layer: str, todo: int) -> BatchChoice:
+        """How many channels of ``layer`` to render at once: ``settings.batch``, or the fastest per channel
+        on this machine up to ``todo`` channels (measured once per layer and build)."""
+        if layer not in self.batches:
+            s = self.settings
+            timer = render_step_time(self.model, layer, _output_of(self, layer).shape[1], s.size, s.param, self.grey)
+            self.batches[layer] = (BatchChoice(s.batch, timer(s.batch), {}) if s.batch
+                                   else fastest_batch(timer, most=max(1, min(MOST, todo))))
+        return self.batches[layer]
+
     def visualizations(self, layer: str, channels: list[int],
                        progress: Callable[[int, int], None] | None = None) -> dict[int, Path]:
         """The feature visualizations of ``channels`` of ``layer``, those not made yet rendered in batches
-        of :data:`RENDER_BATCH`. ``progress(steps done, steps)`` replaces the layer's own phase."""
+        (:meth:`batch_for`). ``progress(steps done, steps)`` replaces the layer's own phase."""
         paths = {c: self.picture("visualization", layer, c) for c in channels}
         missing = self.store.missing(paths)
         s = self.settings
         what, total = f"{layer}: feature visualization, {len(missing)} channels", len(missing) * s.steps
         report = progress or (lambda done, steps: self.progress(what, done, steps))
-        for start in range(0, len(missing), RENDER_BATCH):
-            batch = missing[start:start + RENDER_BATCH]
+        size = (s.batch or self.batch_for(layer, len(missing)).size) if missing else 1
+        for start in range(0, len(missing), size):
+            batch = missing[start:start + size]
 
             def step(done: int, steps: int, values, before: int = start * s.steps) -> None:
                 report(before + len(batch) * done, total)
@@ -414,20 +428,19 @@ def build_site(
 @dataclass(frozen=True)
 class Estimate:
     """What a build has to render and how long it should take: ``units`` feature visualizations to make
-    (of ``layers`` layers), ``steps`` each, at ``seconds_per_step`` for a batch of up to
-    :data:`RENDER_BATCH` (measured on the deepest of those layers, so an upper figure), shared by
-    ``ranks`` processes."""
+    (of ``layers`` layers), ``steps`` each, at ``seconds_per_channel_step`` (averaged over the units; each
+    layer's time measured at the batch it renders with, ``batches``), shared by ``ranks`` processes."""
 
     units: int
     layers: int
     steps: int
-    seconds_per_step: float
+    seconds_per_channel_step: float
     ranks: int
+    batches: dict[str, int] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
-        batches = -(-self.units // (RENDER_BATCH * self.ranks))  # the batches of the busiest rank
-        return batches * self.steps * self.seconds_per_step
+        return self.units * self.steps * self.seconds_per_channel_step / self.ranks
 
     def describe(self) -> str:
         if not self.units:
@@ -436,28 +449,25 @@ class Estimate:
         when = f"{minutes:.0f} min" if minutes >= 1 else f"{self.seconds:.0f} s"
         ranks = f" on {self.ranks} processes" if self.ranks > 1 else ""
         layers = f"{self.layers} layer{'s' if self.layers != 1 else ''}"
-        return (f"{self.units} feature visualizations of {layers}, {self.steps} steps each: at most "
-                f"about {when}{ranks} ({self.seconds_per_step:.2f} s a step for {RENDER_BATCH} channels); the "
+        sizes = sorted(set(self.batches.values()))
+        batches = " or ".join(map(str, sizes)) + " channel" + ("s" if sizes != [1] else "")
+        return (f"{self.units} feature visualizations of {layers}, {self.steps} steps each: about {when}{ranks} "
+                f"({1000 * self.seconds_per_channel_step:.0f} ms a channel and step, {batches} at once); the "
                 f"data set examples' pass over the data comes on top")
 
 
 def estimate_visualizations(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]]],
                             ranks: int = 1) -> Estimate:
-    """The feature visualizations still to make, and the time of one render step measured on the deepest
-    layer that has some (two steps of a full batch: the second one timed)."""
+    """The feature visualizations still to make, and their time: each layer's step measured at the batch
+    its renders will use (:meth:`_Builder.batch_for`, whose choice the renders then keep)."""
     todo = {layer: b.store.absent({c: b.picture("visualization", layer, c) for _, channels in picked
                                    for c in channels}) for layer, picked in picks.items()}
     todo = {layer: channels for layer, channels in todo.items() if channels}
-    units, seconds = sum(map(len, todo.values())), 0.0
-    if units:
-        layer, channels = list(todo.items())[-1]
-        batch = (channels * RENDER_BATCH)[:RENDER_BATCH]
-        times = []
-        render(b.model, objectives.channel(layer, batch), steps=2, size=b.settings.size, param=b.settings.param,
-               lr=b.settings.lr, seed=b.settings.seed, grey=b.grey,
-               progress=lambda done, steps, values: times.append(time.perf_counter()))
-        seconds = times[1] - times[0]
-    return Estimate(units, len(todo), b.settings.steps, seconds, ranks)
+    units = sum(map(len, todo.values()))
+    chosen = {layer: b.batch_for(layer, -(-len(channels) // ranks)) for layer, channels in todo.items()}
+    seconds = sum(len(todo[layer]) * choice.seconds_per_channel_step for layer, choice in chosen.items())
+    return Estimate(units, len(todo), b.settings.steps, seconds / units if units else 0.0, ranks,
+                    {layer: choice.size for layer, choice in chosen.items()})
 
 
 def shares(units: Sequence, rank: int, world_size: int) -> list:
