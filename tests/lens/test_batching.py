@@ -5,33 +5,48 @@ import torch
 
 from inceptionkit.lens.batching import MOST, PAST_BEST, fastest_batch, render_step_time
 
+SLOW = 1.0  # a layout no test wants
 
-def timer(table: dict[int, float], asked: list[int]):
-    def seconds(batch: int) -> float:
-        asked.append(batch)
-        if table[batch] is None:
+
+def timer(contiguous: dict[int, float | None], asked: list[tuple[int, bool]], channels_last: dict | None = None):
+    """Seconds per channel from the table of each layout (None: out of memory); every call noted."""
+    def seconds(batch: int, last: bool) -> float:
+        asked.append((batch, last))
+        value = (channels_last or {1: SLOW})[batch] if last else contiguous[batch]
+        if value is None:
             raise torch.OutOfMemoryError("CUDA out of memory")
-        return table[batch]
+        return value
     return seconds
 
 
 def test_the_fastest_batch_per_channel_is_kept_and_the_doubling_stops_past_it():
     """A CPU's shape: 4 channels at once is fastest; 8 and 16 are slower, so 32 is never tried."""
-    asked: list[int] = []
+    asked: list[tuple[int, bool]] = []
     table = {1: 0.100, 2: 0.085, 4: 0.070, 8: 0.080, 16: 0.098, 32: 0.050}
     choice = fastest_batch(timer(table, asked), most=64)
-    assert PAST_BEST == 2 and asked == [1, 2, 4, 8, 16]
-    assert choice.size == 4 and choice.seconds_per_channel_step == 0.070 and list(choice.timings) == asked
-    assert choice.describe().startswith("4 channels at once (1: 100 ms, 2: 85 ms, 4: 70 ms")
+    assert PAST_BEST == 2 and asked == [(1, False), (1, True), (2, False), (4, False), (8, False), (16, False)]
+    assert choice.size == 4 and choice.seconds_per_channel_step == 0.070 and not choice.channels_last
+    assert list(choice.timings) == [1, 2, 4, 8, 16]
+    assert choice.describe().startswith("4 channels at once, contiguous (1: 100 ms, 2: 85 ms, 4: 70 ms")
+
+
+def test_the_faster_layout_for_one_channel_is_the_one_the_batches_are_timed_in():
+    asked: list[tuple[int, bool]] = []
+    last = {1: 0.075, 2: 0.060, 4: 0.070, 8: 0.080}
+    choice = fastest_batch(timer({1: 0.100}, asked, channels_last=last), most=8)
+    assert asked == [(1, False), (1, True), (2, True), (4, True), (8, True)]
+    assert choice.channels_last and choice.size == 2 and choice.timings == last
 
 
 def test_a_batch_that_does_not_fit_ends_the_doubling_and_most_bounds_it():
     """A GPU's shape: ever faster per channel until 32 channels do not fit in memory."""
-    asked: list[int] = []
+    asked: list[tuple[int, bool]] = []
     choice = fastest_batch(timer({1: 0.04, 2: 0.02, 4: 0.01, 8: 0.005, 16: 0.003, 32: None}, asked))
-    assert asked == [1, 2, 4, 8, 16, 32] and choice.size == 16
+    assert [b for b, _ in asked] == [1, 1, 2, 4, 8, 16, 32] and choice.size == 16
     asked.clear()
-    assert fastest_batch(timer({1: 0.04, 2: 0.02, 3: 0.015}, asked), most=3).size == 3 and asked == [1, 2, 3]
+    assert fastest_batch(timer({1: 0.04, 2: 0.02, 3: 0.015}, asked), most=3).size == 3
+    assert [b for b, _ in asked] == [1, 1, 2, 3]  # powers of two, then the most itself
+    assert fastest_batch(timer({1: 0.04}, []), most=1).size == 1
     with pytest.raises(torch.OutOfMemoryError):  # not even one channel fits: said, not hidden
         fastest_batch(timer({1: None}, []))
     assert MOST >= 16
@@ -39,5 +54,5 @@ def test_a_batch_that_does_not_fit_ends_the_doubling_and_most_bounds_it():
 
 def test_the_step_time_is_one_channels_share_of_a_real_render_step(digits_net):
     seconds = render_step_time(digits_net, "inception3a", 64)
-    one, four = seconds(1), seconds(4)
-    assert 0 < one < 5 and 0 < four < 5
+    one, four, last = seconds(1), seconds(4), seconds(4, True)
+    assert 0 < one < 5 and 0 < four < 5 and 0 < last < 5

@@ -213,12 +213,13 @@ class _Builder:
 
     # pictures ------------------------------------------------------------------------------------
     def batch_for(self, layer: str, todo: int) -> BatchChoice:
-        """How many channels of ``layer`` to render at once: ``settings.batch``, or the fastest per channel
-        on this machine up to ``todo`` channels (measured once per layer and build)."""
+        """How many channels of ``layer`` to render at once, and in which memory layout: ``settings.batch``
+        (contiguous), or the fastest per channel on this machine up to ``todo`` channels (measured once per
+        layer and build)."""
         if layer not in self.batches:
             s = self.settings
             timer = render_step_time(self.model, layer, _output_of(self, layer).shape[1], s.size, s.param, self.grey)
-            self.batches[layer] = (BatchChoice(s.batch, timer(s.batch), {}) if s.batch
+            self.batches[layer] = (BatchChoice(s.batch, timer(s.batch, False), {}) if s.batch
                                    else fastest_batch(timer, most=max(1, min(MOST, todo))))
         return self.batches[layer]
 
@@ -231,7 +232,8 @@ class _Builder:
         s = self.settings
         what, total = f"{layer}: feature visualization, {len(missing)} channels", len(missing) * s.steps
         report = progress or (lambda done, steps: self.progress(what, done, steps))
-        size = (s.batch or self.batch_for(layer, len(missing)).size) if missing else 1
+        choice = None if s.batch or not missing else self.batch_for(layer, len(missing))
+        size, channels_last = (choice.size, choice.channels_last) if choice else (s.batch or 1, False)
         for start in range(0, len(missing), size):
             batch = missing[start:start + size]
 
@@ -239,7 +241,8 @@ class _Builder:
                 report(before + len(batch) * done, total)
 
             result = render(self.model, objectives.channel(layer, batch), steps=s.steps, size=s.size,
-                            param=s.param, lr=s.lr, seed=s.seed, progress=step, grey=self.grey)
+                            param=s.param, lr=s.lr, seed=s.seed, progress=step, grey=self.grey,
+                            channels_last=channels_last)
             for c, image in zip(batch, result.images):
                 self.store.save_image(paths[c], image_sheet(image[None], min_side=1, pad=0))
         return paths
