@@ -74,7 +74,7 @@ def test_the_channels_last_layout_changes_a_picture_by_rounding_only(digits_net)
     first = render(digits_net, obj.channel("inception3b", range(16)), steps=24, seed=1)
     last = render(digits_net, obj.channel("inception3b", range(16)), steps=24, seed=1, channels_last=True)
     driven = first.trace[-1] > 0.05
-    assert driven.sum() >= 10
+    assert driven.sum() >= 6
     assert (last.images - first.images)[driven].abs().max() <= 8 / 255
     assert (last.images - first.images).abs().mean() <= 1 / 255
 

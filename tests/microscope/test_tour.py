@@ -51,6 +51,16 @@ def tour_run(tmp_path_factory):
     return out, result.output
 
 
+def test_the_tour_end_to_end(tour_run, tmp_path):
+    """One test, so that one process runs the tour (two would each run it); the browser comes last, as
+    it skips where chromium is missing."""
+    out, printed = tour_run
+    every_file_the_pages_link_exists(out, printed)
+    the_accuracy_it_reports_is_the_test_splits(out, printed)
+    a_second_tour_reuses_the_run_and_the_pictures_and_refuses_other_settings(out, tmp_path)
+    a_browser_opens_the_pages_loads_every_image_and_navigates_by_clicks(out)
+
+
 class _Links(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -68,8 +78,7 @@ def linked_files(page: Path) -> list[Path]:
     return [(page.parent / unquote(urlparse(t).path)).resolve() for t in parser.targets if "://" not in t]
 
 
-def test_every_file_the_pages_link_exists(tour_run):
-    out, printed = tour_run
+def every_file_the_pages_link_exists(out: Path, printed: str) -> None:
     index = out / "index.html"
     assert f"open {index.resolve()}" in printed.replace("\n", "")
     pages, seen = [index], set()
@@ -87,8 +96,7 @@ def test_every_file_the_pages_link_exists(tour_run):
             "microscope/layers/inception3a.html", "microscope/layers/inception5b.html"} <= names
 
 
-def test_the_accuracy_it_reports_is_the_test_splits(tour_run):
-    out, printed = tour_run
+def the_accuracy_it_reports_is_the_test_splits(out: Path, printed: str) -> None:
     model = load(out / "run").eval()
     prep = preprocessing_of(model)
     test = load_data("digits", prep.input_size, mean=prep.mean, std=prep.std, augment=False).test
@@ -143,10 +151,9 @@ def check_page(driver, shots: Path, name: str) -> None:
     driver.set_window_size(1280, 1000)
 
 
-def test_a_browser_opens_the_pages_loads_every_image_and_navigates_by_clicks(tour_run):
+def a_browser_opens_the_pages_loads_every_image_and_navigates_by_clicks(out: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    out, _ = tour_run
     shots = Path(os.environ.get("INCEPTIONKIT_SCREENSHOTS", out / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     driver = browser()
@@ -177,8 +184,9 @@ def test_a_browser_opens_the_pages_loads_every_image_and_navigates_by_clicks(tou
     print(f"screenshots in {shots}")
 
 
-def test_a_second_tour_reuses_the_run_and_the_pictures_and_refuses_other_settings(tour_run):
-    out, _ = tour_run
+def a_second_tour_reuses_the_run_and_the_pictures_and_refuses_other_settings(first: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tour"
+    shutil.copytree(first, out)  # the first tour's folder stays as the browser then finds it
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tour, "TourSettings", lambda: SMALL)
         again = CliRunner().invoke(app, ["tour", "--out", str(out)])
