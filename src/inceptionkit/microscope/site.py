@@ -307,11 +307,11 @@ class _Builder:
             for name in self.store.missing(photos):
                 self.store.save_image(photos[name], to_pil_image(pictures[name]))
         options = dict(octaves=s.dream_octaves, steps=s.dream_steps, seed=s.seed)
-        missing = self.store.missing(dreamed)
-        if share is not None:
-            by_layer = sorted(missing, key=lambda pair: (layers.index(pair[1]), pair[0]))  # like costs in turn
-            missing = shares(by_layer, *share)
+        if share is not None:  # dealt from every dream, not the missing ones: the ranks look at other times
+            by_layer = sorted(dreamed, key=lambda pair: (layers.index(pair[1]), pair[0]))  # like costs in turn
+            dreamed = {pair: dreamed[pair] for pair in shares(by_layer, *share)}
             gif = gif if share[0] == share[1] - 1 else None
+        missing = self.store.missing(dreamed)
         for done, (name, layer) in enumerate(missing):
             self.progress("DeepDream", done, len(missing))
             self.store.save_image(dreamed[name, layer], to_pil_image(dream(self.model, pictures[name], layer,
