@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from inceptionkit.lens.batching import MOST, PAST_BEST, fastest_batch, render_step_time
+from inceptionkit.lens.batching import (
+    MOST,
+    PAST_BEST,
+    bytes_per_channel,
+    fastest_batch,
+    free_memory,
+    memory_bound,
+    render_step_time,
+)
 
 SLOW = 1.0  # a layout no test wants
 
@@ -56,3 +64,22 @@ def test_the_step_time_is_one_channels_share_of_a_real_render_step(digits_net):
     seconds = render_step_time(digits_net, "inception3a", 64)
     one, four, last = seconds(1), seconds(4), seconds(4, True)
     assert 0 < one < 5 and 0 < four < 5 and 0 < last < 5
+
+
+def test_the_memory_bound_stops_the_doubling_before_a_batch_too_large():
+    asked: list[tuple[int, bool]] = []
+    choice = fastest_batch(timer({1: 0.04, 2: 0.02, 4: 0.01, 8: 0.005}, asked), fits=lambda batch: batch <= 4)
+    assert [b for b, _ in asked] == [1, 1, 2, 4] and choice.size == 4
+
+
+def test_a_channels_bytes_are_three_times_the_outputs_run_up_to_the_layer():
+    """conv 3->4 then ReLU on 8x8 (layer "1"): 4 x 8 x 8 floats twice, 2,048 bytes, times 3; the last
+    convolution, after the layer, does not run."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3))
+    assert bytes_per_channel(model, "1", (3, 8, 8)) == 3 * 2 * 4 * 8 * 8 * 4
+    fits = memory_bound(model, "1", (3, 8, 8))
+    free = free_memory(torch.device("cpu"))
+    if free is None:  # a system that does not say (not Linux): no bound
+        assert fits is None
+    else:  # Linux: MemAvailable, half of it for a batch
+        assert fits(1) and not fits(int(free / (3 * 2 * 4 * 8 * 8 * 4)) + 1)

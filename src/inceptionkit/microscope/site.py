@@ -29,7 +29,7 @@ from ..errors import BadValue
 from ..files import check_output
 from ..lens import activations, grid, objectives, render
 from ..lens.activations import find_layers, run, watching
-from ..lens.batching import MOST, BatchChoice, fastest_batch, render_step_time
+from ..lens.batching import MOST, BatchChoice, fastest_batch, memory_bound, render_step_time
 from ..lens.dream import dream, dream_zoom, load_picture, save_gif
 from ..lens.examples import example_crops, merge_examples, receptive_field, top_examples_of_layers
 from ..lens.grid import image_sheet
@@ -219,8 +219,10 @@ class _Builder:
         if layer not in self.batches:
             s = self.settings
             timer = render_step_time(self.model, layer, _output_of(self, layer).shape[1], s.size, s.param, self.grey)
+            side = s.size or self.prep.input_size[1]
+            fits = None if s.batch else memory_bound(self.model, layer, (self.prep.input_size[0], side, side))
             self.batches[layer] = (BatchChoice(s.batch, timer(s.batch, False), {}) if s.batch
-                                   else fastest_batch(timer, most=max(1, min(MOST, todo))))
+                                   else fastest_batch(timer, most=max(1, min(MOST, todo)), fits=fits))
         return self.batches[layer]
 
     def visualizations(self, layer: str, channels: list[int],
