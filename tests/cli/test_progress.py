@@ -65,7 +65,7 @@ def test_visualize_shows_a_bar_with_the_time_left_on_a_terminal_and_lines_throug
 def test_the_microscope_shows_its_phases_on_a_terminal_and_a_line_per_finished_layer_through_a_pipe(digits_run,
                                                                                                    tmp_path):
     args = ["microscope", str(digits_run), "--layers", "inception3a,inception4a", "--per-branch", "1", "--steps", "8",
-            "--k", "2", "--max-images", "100"]
+            "--k", "2", "--max-images", "100", "--dream-side", "64"]
     screen = on_a_terminal([*args, "-o", str(tmp_path / "shown")])
     assert "pictures made" in screen, screen[-2000:]
     bar = r"inception4a: feature visualization, 4 channels: +\d+%\|.*\| *\d+/32 \[\d\d:\d\d<"

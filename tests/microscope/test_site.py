@@ -90,7 +90,7 @@ def test_an_interrupted_build_leaves_complete_pictures_and_the_next_run_makes_on
 
 def test_a_second_run_of_the_command_renders_nothing_and_takes_a_fraction_of_the_time(digits_run, tmp_path):
     args = ["microscope", str(digits_run), "-o", str(tmp_path / "site"), "--layers", "inception3a,inception4a",
-            "--per-branch", "2", "--steps", "16", "--k", "3", "--max-images", "400"]
+            "--per-branch", "2", "--steps", "16", "--k", "3", "--max-images", "400", "--dream-side", "64"]
     start = time.perf_counter()
     first = CliRunner().invoke(app, args)
     first_s = time.perf_counter() - start

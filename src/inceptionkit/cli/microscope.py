@@ -51,6 +51,7 @@ def microscope_cmd(
     k: int = typer.Option(8, "--k", help="data set examples per channel"),
     max_images: int = typer.Option(None, "--max-images", help="examples from at most this many training images "
                                    "(a seeded sample; quicker on large data or large networks)"),
+    dream_side: int = typer.Option(320, "--dream-side", help="longer side of the DeepDream photos, in pixels"),
     dream_frames: int = typer.Option(0, "--dream-frames", help="frames of a DeepDream zoom GIF (0: none)"),
     seed: int = typer.Option(0, "--seed", help="seeds the feature visualizations and the examples' sample"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars or lines"),
@@ -69,13 +70,15 @@ def microscope_cmd(
         raise BadValue(f"--per-branch takes a number of channels or all, got {per_branch!r}")
     if per_branch < 1 or steps < 1 or k < 1:
         raise BadValue(f"--per-branch, --steps and --k must be at least 1, got {per_branch}, {steps}, {k}")
+    if dream_side < 16:
+        raise BadValue(f"--dream-side must be at least 16 pixels, got {dream_side}")
     if dream_frames < 0:
         raise BadValue(f"--dream-frames must be 0 (no GIF) or more, got {dream_frames}")
     if max_images is not None and max_images < 1:
         raise BadValue(f"--max-images must be at least 1, got {max_images}")
     net = network_with_weights(weights, None)
-    settings = SiteSettings(channels=per_branch, steps=steps, k=k, max_images=max_images, dream_frames=dream_frames,
-                            seed=seed)
+    settings = SiteSettings(channels=per_branch, steps=steps, k=k, max_images=max_images, dream_side=dream_side,
+                            dream_frames=dream_frames, seed=seed)
     chosen = None
     if layers:
         chosen = "all" if layers.strip().lower() == "all" else list(comma_list(layers, "--layers"))
