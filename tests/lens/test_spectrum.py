@@ -24,6 +24,6 @@ def test_fourier_pictures_hold_less_high_frequency_energy_than_pixels_at_the_sam
     """Lucid's argument on a network we train offline (the digits network, 8 channels of inception3b, no
     jitter so that only the parameterization differs): the pixel images are stopped at the step where
     they first reach the Fourier images' final objective, and hold well more energy above half Nyquist."""
-    found = compare_parameterizations(digits_net, obj.channel("inception3b", range(8)), steps=96)
+    found = compare_parameterizations(digits_net, obj.channel("inception3b", range(8)), steps=64)
     assert found.pixel_objective >= 0.9 * found.fourier_objective  # matched (or the whole run when short)
     assert found.pixel_share > 1.4 * found.fourier_share, found.describe()

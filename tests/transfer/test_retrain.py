@@ -55,11 +55,24 @@ def backbone(seed: int = 0) -> torch.nn.Module:
 
 
 @pytest.fixture(scope="module")
-def trained_backbone(digit_folders):
-    """googlenet_cifar (quarter width) trained on the first five digits, from their PNG files."""
+def trained_backbone(digit_folders, tmp_path_factory, worker_id):
+    """googlenet_cifar (quarter width) trained on the first five digits, from their PNG files. Trained once
+    for all of xdist's workers: the first to ask trains it under a file lock, the others read it."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if worker_id != "master" else root
+    saved = root / "retrain-backbone.pt"
+    with FileLock(str(root / "retrain-backbone.lock")):
+        if not saved.exists():
+            torch.save(train_backbone(digit_folders[0]), saved)
+    return torch.load(saved, weights_only=False).eval()
+
+
+def train_backbone(folder) -> torch.nn.Module:
     model = backbone()
     transform = preprocessing_of(model).transform()
-    images = scan_images(digit_folders[0], 0, 0)
+    images = scan_images(folder, 0, 0)
     x = torch.stack([transform(Image.open(p).convert("RGB")) for p, _ in images.part("train")])
     y = torch.tensor([label for _, label in images.part("train")])
     model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
