@@ -79,9 +79,10 @@ def render_step_time(model: nn.Module, layer: str, channels: int, size: int | No
     if steps < 2:
         raise BadValue(f"timing needs at least 2 steps (the first is not timed), got {steps}")
 
+    device = next(model.parameters()).device
+
     def seconds(batch: int, channels_last: bool = False) -> float:
         marks: list[float] = []
-        device = next(model.parameters()).device
 
         def mark(done: int, steps: int, values) -> None:
             if device.type == "cuda":

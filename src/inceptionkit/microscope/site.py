@@ -219,10 +219,12 @@ class _Builder:
         if layer not in self.batches:
             s = self.settings
             timer = render_step_time(self.model, layer, _output_of(self, layer).shape[1], s.size, s.param, self.grey)
-            side = s.size or self.prep.input_size[1]
-            fits = None if s.batch else memory_bound(self.model, layer, (self.prep.input_size[0], side, side))
-            self.batches[layer] = (BatchChoice(s.batch, timer(s.batch, False), {}) if s.batch
-                                   else fastest_batch(timer, most=max(1, min(MOST, todo)), fits=fits))
+            if s.batch:
+                self.batches[layer] = BatchChoice(s.batch, timer(s.batch, False), {})
+            else:
+                side = s.size or self.prep.input_size[1]
+                fits = memory_bound(self.model, layer, (self.prep.input_size[0], side, side))
+                self.batches[layer] = fastest_batch(timer, most=max(1, min(MOST, todo)), fits=fits)
         return self.batches[layer]
 
     def visualizations(self, layer: str, channels: list[int],
@@ -417,8 +419,7 @@ def build_site(
                             layers)
             shared, b.store.rendered, b.store.reused = int(made.item()), 0, 0
         html.write_style(b.style)
-        shown = {layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()}
-        examples = b.examples(shown)
+        examples = b.examples(_shown(picks))
         pages = [_layer_page(b, layer, layers, picks[layer], examples[layer]) for layer in layers]
         pages.append(_activations_page(b, layers))
         pages.append(_dream_page(b, layers))
@@ -465,14 +466,19 @@ def estimate_visualizations(b: _Builder, picks: dict[str, list[tuple[str | None,
                             ranks: int = 1) -> Estimate:
     """The feature visualizations still to make, and their time: each layer's step measured at the batch
     its renders will use (:meth:`_Builder.batch_for`, whose choice the renders then keep)."""
-    todo = {layer: b.store.absent({c: b.picture("visualization", layer, c) for _, channels in picked
-                                   for c in channels}) for layer, picked in picks.items()}
+    todo = {layer: b.store.absent({c: b.picture("visualization", layer, c) for c in channels})
+            for layer, channels in _shown(picks).items()}
     todo = {layer: channels for layer, channels in todo.items() if channels}
     units = sum(map(len, todo.values()))
     chosen = {layer: b.batch_for(layer, -(-len(channels) // ranks)) for layer, channels in todo.items()}
     seconds = sum(len(todo[layer]) * choice.seconds_per_channel_step for layer, choice in chosen.items())
     return Estimate(units, len(todo), b.settings.steps, seconds / units if units else 0.0, ranks,
                     {layer: choice.size for layer, choice in chosen.items()})
+
+
+def _shown(picks: dict[str, list[tuple[str | None, list[int]]]]) -> dict[str, list[int]]:
+    """``{layer: every channel shown}`` from each layer's picks per branch."""
+    return {layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()}
 
 
 def shares(units: Sequence, rank: int, world_size: int) -> list:
@@ -488,7 +494,7 @@ def render_share(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]
     set examples' pass (every ``world_size``-th batch, all layers at once), the ranks' finds merged on
     rank 0, which writes them, then its share of the DeepDreams. What is in the store already is
     skipped, so a rerun of an interrupted build makes only what is missing."""
-    units = [(layer, c) for layer, picked in picks.items() for _, channels in picked for c in channels]
+    units = [(layer, c) for layer, channels in _shown(picks).items() for c in channels]
     mine: dict[str, list[int]] = {}
     for layer, c in shares(units, rank, world_size):
         mine.setdefault(layer, []).append(c)
@@ -505,8 +511,7 @@ def render_share(b: _Builder, picks: dict[str, list[tuple[str | None, list[int]]
         torch.distributed.gather_object(found, parts, dst=0)
         return merge_examples(parts, b.settings.k) if rank == 0 else None
 
-    b.examples({layer: [c for _, channels in picked for c in channels] for layer, picked in picks.items()},
-               share=(rank, world_size), merge=merge)
+    b.examples(_shown(picks), share=(rank, world_size), merge=merge)
     b.dreams(list(picks), share=(rank, world_size))
 
 
